@@ -1,0 +1,163 @@
+"""Figures shared by the chapters. Each function draws on a matplotlib ``Axes`` and returns it."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from .describe import local_hour, session_ids
+from .schema import BEHAVIOR_TYPES
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (6, 3.5)) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def plot_hourly_activity(events: pd.DataFrame, ax: Axes | None = None, label: str | None = None) -> Axes:
+    """Share of events per hour of the day (UTC+8)."""
+    ax = _axes(ax)
+    hours = np.bincount(local_hour(events["timestamp"].to_numpy()), minlength=24)
+    ax.plot(np.arange(24), hours / hours.sum(), marker="o", label=label)
+    ax.set_xticks(range(0, 24, 3))
+    ax.set_xlabel("hour of day (UTC+8)")
+    ax.set_ylabel("share of events")
+    ax.set_title("Activity by hour of day")
+    return ax
+
+
+def plot_funnel(events: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Number of events per behaviour type, in funnel order, on a log scale."""
+    ax = _axes(ax)
+    counts = events["behavior_type"].value_counts().reindex(list(BEHAVIOR_TYPES))
+    bars = ax.bar(counts.index.astype(str), counts.to_numpy(), color=["#4c72b0", "#dd8452", "#55a868", "#c44e52"])
+    ax.set_yscale("log")
+    for bar, share in zip(bars, counts / counts.sum()):
+        ax.annotate(f"{share:.1%}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=9)
+    ax.set_ylabel("events (log scale)")
+    ax.set_title("The purchase funnel")
+    return ax
+
+
+def plot_category_long_tail(events: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Events per category against the category's popularity rank, log–log."""
+    ax = _axes(ax)
+    counts = np.sort(events["category_id"].value_counts().to_numpy())[::-1]
+    ax.loglog(np.arange(1, len(counts) + 1), counts, marker=".", linestyle="-")
+    ax.set_xlabel("category rank")
+    ax.set_ylabel("events")
+    ax.set_title("The category long tail")
+    return ax
+
+
+def plot_user_trajectory(
+    events: pd.DataFrame,
+    segment: np.ndarray,
+    segment_names: list[str],
+    user_id: int,
+    category_order: np.ndarray | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """One user's events over time: y = category, colour = latent segment, grey bands = sessions.
+
+    Parameters
+    ----------
+    events
+        Event table sorted by user then time.
+    segment
+        (n_events,) latent segment of every row of ``events`` (the simulator's truth).
+    segment_names
+        Names of the segments, for the legend.
+    user_id
+        Whose trajectory to draw.
+    category_order
+        Category ids in the order to stack them on the y axis (default: sorted ids).
+    """
+    ax = _axes(ax, (9, 4))
+    mask = (events["user_id"] == user_id).to_numpy()
+    ev = events.loc[mask]
+    seg = np.asarray(segment)[mask]
+    days = (ev["timestamp"].to_numpy() - ev["timestamp"].min()) / 86400
+    cats = ev["category_id"].to_numpy()
+    order = np.unique(cats) if category_order is None else np.asarray(category_order)
+    order = order[np.isin(order, cats)]
+    row_of = pd.Series(np.arange(len(order)), index=order)
+    y = row_of.loc[cats].to_numpy()
+    cmap = plt.get_cmap("tab10")
+    for s in np.unique(seg):
+        pick = seg == s
+        ax.scatter(days[pick], y[pick], s=14, color=cmap(int(s) % 10), label=segment_names[int(s)])
+    sid = session_ids(ev)
+    for s in np.unique(sid)[::2]:
+        span = days[sid == s]
+        ax.axvspan(span.min() - 0.005, span.max() + 0.005, color="0.92", zorder=0)
+    ax.set_xlabel("days since the user's first event")
+    ax.set_ylabel("category")
+    ax.set_yticks([])
+    ax.set_title(f"User {user_id}: categories over time, coloured by the latent segment")
+    ax.legend(title="segment", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
+    return ax
+
+
+def plot_matrix(
+    matrix: np.ndarray,
+    row_labels: list[str] | None = None,
+    col_labels: list[str] | None = None,
+    title: str = "",
+    ax: Axes | None = None,
+    cmap: str = "viridis",
+    annotate: bool = False,
+) -> Axes:
+    """A heatmap of a small matrix (transition matrices, emission rows, confusion tables)."""
+    ax = _axes(ax, (5, 4))
+    image = ax.imshow(matrix, aspect="auto", cmap=cmap)
+    plt.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    if row_labels is not None:
+        ax.set_yticks(range(len(row_labels)), row_labels)
+    if col_labels is not None:
+        ax.set_xticks(range(len(col_labels)), col_labels, rotation=45, ha="right")
+    if annotate:
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if value < matrix.max() / 2 else "black")
+    ax.set_title(title)
+    return ax
+
+
+def draw_generative_story(ax: Axes | None = None) -> Axes:
+    """A diagram of the simulator: a chain of latent session segments emitting events."""
+    ax = _axes(ax, (9, 3.6))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 4.2)
+    ax.axis("off")
+
+    def box(x, y, text, color, w=1.6, h=0.7):
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.05",
+                                    facecolor=color, edgecolor="0.3"))
+        ax.text(x, y, text, ha="center", va="center", fontsize=9)
+
+    def arrow(x0, y0, x1, y1, text=None):
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=12, color="0.3"))
+        if text:
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.15, text, ha="center", fontsize=8, color="0.25")
+
+    box(1.0, 3.6, "user preference\n$\\pi_u$", "#fdf0e0", w=1.8, h=0.8)
+    xs = [2.6, 5.2, 7.8]
+    for k, x in enumerate(xs):
+        box(x, 2.3, f"segment of\nsession {k + 1}", "#e8eef7")
+        for j, dx in enumerate((-0.6, 0.0, 0.6)):
+            box(x + dx, 0.6, f"$c_{{{j + 1}}}$", "#e6f4ea", w=0.5, h=0.5)
+            arrow(x, 1.92, x + dx, 0.88)
+    arrow(1.6, 3.3, xs[0] - 0.5, 2.7, "initial")
+    arrow(xs[0] + 0.85, 2.3, xs[1] - 0.85, 2.3, "$A_u$ (sticky,\nmigrations)")
+    arrow(xs[1] + 0.85, 2.3, xs[2] - 0.85, 2.3, "$A_u$ after the\npromotion shift")
+    ax.text(9.0, 0.6, "categories: repeat\nthe previous one, or\nfresh from the\nsegment × taste ×\nplatform exposure",
+            fontsize=8, va="center")
+    ax.text(0.1, 0.6, "events in a\nsession\n(< 30 min apart)", fontsize=8, va="center")
+    ax.set_title("The simulator's generative story (a hidden Markov model over sessions)")
+    return ax

@@ -1,0 +1,70 @@
+"""The canonical event table shared by every loader, the simulator and every chapter.
+
+One row is one user action on one item. Column names follow the Taobao UserBehavior data set.
+
+======================  ==========================================  =============================
+column                  dtype                                       meaning
+======================  ==========================================  =============================
+``user_id``             int64                                       user (one person)
+``item_id``             int64                                       item
+``category_id``         int64                                       the item's category
+``behavior_type``       category ``pv``, ``cart``, ``fav``, ``buy``  view, add to cart, favourite,
+                                                                    purchase
+``timestamp``           int64                                       Unix seconds (UTC)
+``platform``            category ``app``, ``web`` (optional)        where the action happened
+======================  ==========================================  =============================
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+BEHAVIOR_TYPES: tuple[str, ...] = ("pv", "cart", "fav", "buy")
+"""The four behavior labels, in funnel order."""
+
+PLATFORMS: tuple[str, ...] = ("app", "web")
+"""Platforms of simulated data: ``app`` is the source platform, ``web`` the target."""
+
+EVENT_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "category_id", "behavior_type", "timestamp")
+"""Required columns of the canonical event table, in order."""
+
+BEHAVIOR_DTYPE = pd.CategoricalDtype(list(BEHAVIOR_TYPES))
+PLATFORM_DTYPE = pd.CategoricalDtype(list(PLATFORMS))
+
+UTC8_OFFSET_S: int = 8 * 3600
+"""Offset of China Standard Time (UTC+8) from UTC, in seconds; Taobao days are UTC+8 days."""
+
+TAOBAO_START: int = 1511539200
+"""2017-11-25 00:00:00 UTC+8, start of the documented Taobao UserBehavior window (Unix s)."""
+
+TAOBAO_END: int = 1512316800
+"""2017-12-04 00:00:00 UTC+8, end (exclusive) of the documented Taobao window (Unix s)."""
+
+DAY_S: int = 86400
+
+
+def as_canonical(events: pd.DataFrame) -> pd.DataFrame:
+    """Return ``events`` with the canonical column order and dtypes.
+
+    Parameters
+    ----------
+    events
+        A table holding at least the columns of :data:`EVENT_COLUMNS`; ``platform`` is kept when
+        present. ``behavior_type`` must already use the canonical labels.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new frame with a fresh ``RangeIndex``.
+    """
+    missing = [c for c in EVENT_COLUMNS if c not in events.columns]
+    if missing:
+        raise ValueError(f"event table lacks the column(s) {missing}; expected {list(EVENT_COLUMNS)}")
+    columns = list(EVENT_COLUMNS) + (["platform"] if "platform" in events.columns else [])
+    out = events.loc[:, columns].reset_index(drop=True)
+    for column in ("user_id", "item_id", "category_id", "timestamp"):
+        out[column] = out[column].astype("int64")
+    out["behavior_type"] = out["behavior_type"].astype(BEHAVIOR_DTYPE)
+    if "platform" in out.columns:
+        out["platform"] = out["platform"].astype(PLATFORM_DTYPE)
+    return out
