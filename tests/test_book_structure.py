@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from toc_notebooks import ROOT, toc_entries, toc_notebooks
 
 CHAPTERS = [p for p in toc_notebooks() if re.match(r"\d\d_", p.name)]
