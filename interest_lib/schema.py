@@ -17,6 +17,7 @@ column                  dtype                                       meaning
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 BEHAVIOR_TYPES: tuple[str, ...] = ("pv", "cart", "fav", "buy")
@@ -64,7 +65,16 @@ def as_canonical(events: pd.DataFrame) -> pd.DataFrame:
     out = events.loc[:, columns].reset_index(drop=True)
     for column in ("user_id", "item_id", "category_id", "timestamp"):
         out[column] = out[column].astype("int64")
-    out["behavior_type"] = out["behavior_type"].astype(BEHAVIOR_DTYPE)
-    if "platform" in out.columns:
-        out["platform"] = out["platform"].astype(PLATFORM_DTYPE)
+    for column, dtype in (("behavior_type", BEHAVIOR_DTYPE), ("platform", PLATFORM_DTYPE)):
+        if column not in out.columns:
+            continue
+        values = out[column]
+        known = values.isin(list(dtype.categories))
+        if not known.all():
+            row = int(np.flatnonzero(~known.to_numpy())[0])
+            raise ValueError(
+                f"column {column!r}: row {row} holds {values.iloc[row]!r}; "
+                f"expected one of {list(dtype.categories)}"
+            )
+        out[column] = values.astype(dtype)
     return out
