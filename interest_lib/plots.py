@@ -131,8 +131,8 @@ def plot_matrix(
 
 def draw_generative_story(ax: Axes | None = None) -> Axes:
     """A diagram of the simulator: a chain of latent session segments emitting events."""
-    ax = _axes(ax, (9, 3.6))
-    ax.set_xlim(0, 10)
+    ax = _axes(ax, (10, 3.8))
+    ax.set_xlim(0, 11.5)
     ax.set_ylim(0, 4.2)
     ax.axis("off")
 
@@ -144,19 +144,20 @@ def draw_generative_story(ax: Axes | None = None) -> Axes:
     def arrow(x0, y0, x1, y1, text=None):
         ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=12, color="0.3"))
         if text:
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.15, text, ha="center", fontsize=8, color="0.25")
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.25, text, ha="center", va="bottom", fontsize=8,
+                    color="0.25")
 
     box(1.0, 3.6, "user preference\n$\\pi_u$", "#fdf0e0", w=1.8, h=0.8)
-    xs = [2.6, 5.2, 7.8]
+    xs = [2.9, 6.0, 9.1]
     for k, x in enumerate(xs):
         box(x, 2.3, f"segment of\nsession {k + 1}", "#e8eef7")
         for j, dx in enumerate((-0.6, 0.0, 0.6)):
             box(x + dx, 0.6, f"$c_{{{j + 1}}}$", "#e6f4ea", w=0.5, h=0.5)
             arrow(x, 1.92, x + dx, 0.88)
-    arrow(1.6, 3.3, xs[0] - 0.5, 2.7, "initial")
+    arrow(1.9, 3.4, xs[0] - 0.5, 2.7)
     arrow(xs[0] + 0.85, 2.3, xs[1] - 0.85, 2.3, "$A_u$ (sticky,\nmigrations)")
     arrow(xs[1] + 0.85, 2.3, xs[2] - 0.85, 2.3, "$A_u$ after the\npromotion shift")
-    ax.text(9.0, 0.6, "categories: repeat\nthe previous one, or\nfresh from the\nsegment × taste ×\nplatform exposure",
+    ax.text(10.1, 0.6, "categories: repeat\nthe previous one, or\nfresh from the\nsegment × taste ×\nplatform exposure",
             fontsize=8, va="center")
     ax.text(0.1, 0.6, "events in a\nsession\n(< 30 min apart)", fontsize=8, va="center")
     ax.set_title("The simulator's generative story (a hidden Markov model over sessions)")
