@@ -10,8 +10,19 @@ The chapters import from here; every function is documented and tested. Submodul
 - :mod:`interest_lib.noise` — dirt for the cleaning chapter, with a record of what was corrupted
 - :mod:`interest_lib.cleaning` — the cleaner and its row account
 - :mod:`interest_lib.split` — the global time split
+- :mod:`interest_lib.features` — vocabularies, user × category matrices, TF-IDF, window targets
+- :mod:`interest_lib.metrics` — HR@K, NDCG@K, MRR, F1, AUC over the full ranking; bootstrap CIs
+- :mod:`interest_lib.train` — device choice and one seeded training loop (imports torch)
+- :mod:`interest_lib.models` — the interest MLP and the LSTM/GRU sequence model (imports torch)
+- :mod:`interest_lib.plots` — figures shared by the chapters
+
+Modules that need PyTorch are imported on first use (``il.train``, ``il.models``), so loading and
+cleaning data does not pay for importing torch.
 """
 
+import importlib
+
+from . import describe, features, metrics, plots, schema
 from .cleaning import DROP_REASONS, CleaningReport, clean, grade_cleaning
 from .datasets import (
     DataFileNotFoundError,
@@ -31,7 +42,23 @@ from .split import FutureLeakError, TimeSplit, assert_fitted_on_train, split_by_
 
 __version__ = "0.1.0"
 
+_LAZY_SUBMODULES = ("train", "models", "transfer", "baselines", "sequences", "cluster",
+                    "static_interest")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
+    "describe",
+    "features",
+    "metrics",
+    "plots",
+    "schema",
     "DROP_REASONS",
     "NOISE_KINDS",
     "CleaningReport",

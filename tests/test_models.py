@@ -1,0 +1,261 @@
+"""Tests of interest_lib.models: shapes, the formula, packing, a training step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from interest_lib.models import (
+    InterestMLP,
+    SequenceModel,
+    last_valid,
+    pad_sequences,
+    sequence_cross_entropy,
+    soft_cross_entropy,
+    time_gap_features,
+)
+from interest_lib.train import fit, set_seed
+
+N_CATEGORIES = 7
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and do not stall when the machine is busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# --------------------------------------------------------------------------------------------
+# InterestMLP
+# --------------------------------------------------------------------------------------------
+
+
+def test_mlp_shapes_and_formula():
+    set_seed(0)
+    model = InterestMLP(N_CATEGORIES, hidden=5).eval()
+    x = torch.rand(4, N_CATEGORIES)
+    assert model(x).shape == (4, N_CATEGORIES)
+    v = model.interest(x)
+    assert v.shape == (4, 5)
+    W, b = model.hidden_layer.weight, model.hidden_layer.bias
+    assert W.shape == (5, N_CATEGORIES)
+    # v = sigma(W x + b), user by user
+    for user in range(4):
+        torch.testing.assert_close(v[user], torch.sigmoid(W @ x[user] + b))
+    assert torch.all((v > 0) & (v < 1))
+
+
+def test_mlp_relu_option():
+    model = InterestMLP(N_CATEGORIES, hidden=5, activation="relu").eval()
+    x = torch.rand(3, N_CATEGORIES)
+    torch.testing.assert_close(model.interest(x), torch.relu(model.hidden_layer(x)))
+    with pytest.raises(ValueError, match="activation"):
+        InterestMLP(N_CATEGORIES, activation="tanh")
+
+
+def test_soft_cross_entropy():
+    generator = torch.Generator().manual_seed(1)
+    logits = torch.randn(6, N_CATEGORIES, generator=generator)
+    target = torch.rand(6, N_CATEGORIES, generator=generator)
+    target = target / target.sum(dim=1, keepdim=True)
+    torch.testing.assert_close(soft_cross_entropy(logits, target), F.cross_entropy(logits, target))
+    labels = torch.tensor([0, 3, 6, 1, 2, 2])
+    one_hot = F.one_hot(labels, N_CATEGORIES).float()
+    torch.testing.assert_close(soft_cross_entropy(logits, one_hot), F.cross_entropy(logits, labels))
+    assert soft_cross_entropy(logits, target, reduction="none").shape == (6,)
+    torch.testing.assert_close(
+        soft_cross_entropy(logits, target, reduction="sum"),
+        soft_cross_entropy(logits, target, reduction="none").sum(),
+    )
+
+
+def test_mlp_learns_with_fit():
+    set_seed(0)
+    x = torch.rand(64, N_CATEGORIES)
+    target = torch.softmax(3 * x, dim=1)  # next-window interest follows current behavior
+    model = InterestMLP(N_CATEGORIES, hidden=16, dropout=0.0)
+
+    def loss_fn(model, batch):
+        inputs, targets = batch
+        return soft_cross_entropy(model(inputs), targets)
+
+    history = fit(
+        model,
+        (x, target),
+        loss_fn=loss_fn,
+        epochs=15,
+        batch_size=16,
+        lr=0.02,
+        device="cpu",
+        progress=False,
+    )
+    assert history.train_loss[-1] < history.train_loss[0]
+
+
+# --------------------------------------------------------------------------------------------
+# sequences
+# --------------------------------------------------------------------------------------------
+
+
+def random_sequences(lengths: list[int], seed: int = 0):
+    rng = np.random.default_rng(seed)
+    categories = [rng.integers(0, N_CATEGORIES, n) for n in lengths]
+    behaviors = [rng.integers(0, 4, n) for n in lengths]
+    times = [rng.random((n, 2)).astype(np.float32) for n in lengths]
+    return categories, behaviors, times
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sequence_model_shapes(cell):
+    lengths = [5, 2, 4]
+    categories, behaviors, times = random_sequences(lengths)
+    cat, length = pad_sequences(categories)
+    beh, _ = pad_sequences(behaviors)
+    tim, _ = pad_sequences(times)
+    model = SequenceModel(N_CATEGORIES, embedding_dim=6, hidden=8, cell=cell)
+    logits = model(cat, beh, length, tim)
+    assert logits.shape == (3, 5, N_CATEGORIES)
+    assert last_valid(logits, length).shape == (3, N_CATEGORIES)
+    assert model.forward_last(cat, beh, length, tim).shape == (3, N_CATEGORIES)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_packing_matches_unpadded_sequences(cell):
+    set_seed(0)
+    lengths = [5, 2, 4, 1]
+    categories, behaviors, times = random_sequences(lengths, seed=1)
+    model = SequenceModel(N_CATEGORIES, embedding_dim=6, hidden=8, cell=cell, num_layers=2).eval()
+    cat, length = pad_sequences(categories, padding_value=3)  # padding value must not matter
+    beh, _ = pad_sequences(behaviors)
+    tim, _ = pad_sequences(times, padding_value=9.0)
+    with torch.no_grad():
+        batched = model(cat, beh, length, tim)
+        last = model.forward_last(cat, beh, length, tim)
+        for i, n in enumerate(lengths):
+            alone = model(
+                torch.as_tensor(categories[i])[None],
+                torch.as_tensor(behaviors[i])[None],
+                torch.tensor([n]),
+                torch.as_tensor(times[i])[None],
+            )
+            torch.testing.assert_close(batched[i, :n], alone[0], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(last, last_valid(batched, length), atol=1e-6, rtol=1e-5)
+
+
+def test_unknown_categories_and_time_feature_checks():
+    model = SequenceModel(N_CATEGORIES, time_features=0, embedding_dim=4, hidden=4).eval()
+    cat = torch.tensor([[-1, 2, -1]])
+    beh = torch.zeros_like(cat)
+    logits = model(cat, beh, torch.tensor([3]))
+    assert torch.isfinite(logits).all()
+    with pytest.raises(ValueError, match="time_features=0"):
+        model(cat, beh, torch.tensor([3]), torch.zeros(1, 3, 2))
+    timed = SequenceModel(N_CATEGORIES, embedding_dim=4, hidden=4)
+    with pytest.raises(ValueError, match="expects 2 time features"):
+        timed(cat, beh, torch.tensor([3]))
+    with pytest.raises(ValueError, match="shape"):
+        timed(cat, beh, torch.tensor([3]), torch.zeros(1, 3, 5))
+    with pytest.raises(ValueError, match="length of 0"):
+        timed(cat, beh, torch.tensor([0]), torch.zeros(1, 3, 2))
+    with pytest.raises(ValueError, match="cell"):
+        SequenceModel(N_CATEGORIES, cell="transformer")
+
+
+def test_forward_backward_step_on_cpu():
+    set_seed(0)
+    lengths = [6, 3, 5]
+    categories, behaviors, times = random_sequences(lengths, seed=2)
+    next_categories = [np.append(c[1:], -1) for c in categories]  # last target unknown
+    cat, length = pad_sequences(categories)
+    beh, _ = pad_sequences(behaviors)
+    tim, _ = pad_sequences(times)
+    targets, _ = pad_sequences(next_categories, padding_value=-1)
+    model = SequenceModel(N_CATEGORIES, embedding_dim=8, hidden=16, dropout=0.0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(30):
+        optimizer.zero_grad()
+        loss = sequence_cross_entropy(model(cat, beh, length, tim), targets)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 2  # it memorises three short sequences
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None, name
+
+
+def test_sequence_model_trains_with_fit():
+    set_seed(0)
+    lengths = [4, 6, 2, 5, 3, 6]
+    categories, behaviors, times = random_sequences(lengths, seed=3)
+    cat, length = pad_sequences(categories)
+    beh, _ = pad_sequences(behaviors)
+    tim, _ = pad_sequences(times)
+    targets, _ = pad_sequences([np.append(c[1:], -1) for c in categories], padding_value=-1)
+    model = SequenceModel(N_CATEGORIES, embedding_dim=8, hidden=16, cell="gru")
+
+    def loss_fn(model, batch):
+        categories, behaviors, times, lengths, targets = batch
+        return sequence_cross_entropy(model(categories, behaviors, lengths, times), targets)
+
+    history = fit(
+        model,
+        (cat, beh, tim, length, targets),
+        loss_fn=loss_fn,
+        epochs=5,
+        batch_size=3,
+        lr=0.02,
+        device="cpu",
+        progress=False,
+    )
+    assert history.epochs == 5 and all(np.isfinite(history.train_loss))
+
+
+def test_sequence_cross_entropy_skips_negative_targets():
+    logits = torch.randn(2, 3, N_CATEGORIES)
+    targets = torch.tensor([[1, -1, 4], [-1, -1, -1]])
+    expected = F.cross_entropy(torch.stack([logits[0, 0], logits[0, 2]]), torch.tensor([1, 4]))
+    torch.testing.assert_close(sequence_cross_entropy(logits, targets), expected)
+    empty = sequence_cross_entropy(logits.requires_grad_(), torch.full((2, 3), -1))
+    assert empty.item() == 0.0
+    empty.backward()
+
+
+# --------------------------------------------------------------------------------------------
+# preparation helpers
+# --------------------------------------------------------------------------------------------
+
+
+def test_pad_sequences():
+    padded, lengths = pad_sequences([[1, 2, 3], [4], []])
+    assert padded.dtype == torch.int64
+    assert padded.tolist() == [[1, 2, 3], [4, 0, 0], [0, 0, 0]]
+    assert lengths.tolist() == [3, 1, 0]
+    recent, lengths = pad_sequences([[1, 2, 3], [4]], max_length=2, padding_value=-1)
+    assert recent.tolist() == [[2, 3], [4, -1]]
+    assert lengths.tolist() == [2, 1]
+    features, lengths = pad_sequences([np.ones((2, 3)), np.full((1, 3), 2.0)])
+    assert features.dtype == torch.float32 and features.shape == (2, 2, 3)
+    assert features[1, 1].tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="trailing"):
+        pad_sequences([np.ones((2, 3)), np.ones((2, 4))])
+
+
+def test_time_gap_features():
+    # user 1 at 0 s, 60 s, 60 s; user 2 at 1000 s, 1180 s
+    timestamps = np.array([0, 60, 60, 1000, 1180])
+    users = np.array([1, 1, 1, 2, 2])
+    features = time_gap_features(timestamps, users)
+    assert features.dtype == np.float32 and features.shape == (5, 2)
+    since_previous = np.log1p([0, 1, 0, 0, 3])  # minutes, 0 at each user's first event
+    until_next = np.log1p([1, 0, 0, 3, 0])
+    np.testing.assert_allclose(features[:, 0], since_previous, rtol=1e-6)
+    np.testing.assert_allclose(features[:, 1], until_next, rtol=1e-6)
+    np.testing.assert_allclose(time_gap_features([0, 120])[:, 0], [0, np.log1p(2)], rtol=1e-6)
+    with pytest.raises(ValueError, match="sorted"):
+        time_gap_features([10, 0])
