@@ -14,6 +14,9 @@ The chapters import from here; every function is documented and tested. Submodul
 - :mod:`interest_lib.metrics` — HR@K, NDCG@K, MRR, F1, AUC over the full ranking; bootstrap CIs
 - :mod:`interest_lib.train` — device choice and one seeded training loop (imports torch)
 - :mod:`interest_lib.models` — the interest MLP and the LSTM/GRU sequence model (imports torch)
+- :mod:`interest_lib.sequences` — the next-category task and padded user sequences
+- :mod:`interest_lib.baselines` — popularity, user frequency, repeat-last, Markov chain, the oracle
+- :mod:`interest_lib.transfer` — sparse cosine kNN, centroid transfer, fine-tuning across platforms
 - :mod:`interest_lib.plots` — figures shared by the chapters
 
 Modules that need PyTorch are imported on first use (``il.train``, ``il.models``), so loading and

@@ -1,0 +1,421 @@
+r"""Moving interest from a source platform to cold-start users of a target platform.
+
+A cold-start user of the target platform (web) has a handful of events there, too few to know
+their interest. Users of the source platform (app) have long histories. Three ways to transfer:
+
+* **cosine kNN** (:func:`knn_transfer`): find the source users whose behaviour vectors point the
+  same way as the cold-start user's few events and average *their* interest, weighted by the
+  cosine similarity
+
+  .. math:: \operatorname{sim}(q, r) = \frac{q \cdot r}{\lVert q \rVert\,\lVert r \rVert};
+
+* **centroids** (:func:`centroid_transfer`): cluster the source users with KMeans and give every
+  cold-start user the interest of the nearest cluster;
+* **fine-tuning** (:func:`fine_tune`): pretrain a model on source users, then continue training it
+  on the few target users with a smaller learning rate.
+
+Similarities are computed sparsely, in chunks of query rows, keeping only the top ``k``
+neighbours per row (:func:`cosine_similarity_topk`): a 100,000 × 100,000 similarity matrix is
+never built. :func:`match_clusters` and :func:`align_centroids` align two clusterings (e.g. of the
+two platforms) with the Hungarian algorithm.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.preprocessing import normalize
+from torch import nn
+
+MAX_CHUNK_CELLS: int = 1 << 21
+"""Upper bound on ``rows × n_reference`` of one dense similarity chunk (about 8 MB in float32)."""
+
+Matrix = sp.spmatrix | np.ndarray
+
+
+def _as_csr(matrix: Matrix | Any) -> sp.csr_matrix:
+    if hasattr(matrix, "matrix") and sp.issparse(matrix.matrix):  # a UserCategoryMatrix
+        matrix = matrix.matrix
+    return sp.csr_matrix(matrix, dtype=np.float64)
+
+
+def _chunk_rows(n_reference: int, chunk_size: int | None) -> int:
+    if chunk_size is None:
+        return max(1, MAX_CHUNK_CELLS // max(n_reference, 1))
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    return int(chunk_size)
+
+
+def cosine_similarity_topk(
+    query: Matrix,
+    reference: Matrix,
+    k: int = 50,
+    *,
+    chunk_size: int | None = None,
+    min_similarity: float = 0.0,
+    exclude_self: bool = False,
+) -> sp.csr_matrix:
+    r"""The ``k`` most cosine-similar reference rows of every query row, as a sparse matrix.
+
+    Rows are L2-normalised, then :math:`S = \hat Q \hat R^\top` is computed for ``chunk_size``
+    query rows at a time; of each row only the ``k`` largest similarities above
+    ``min_similarity`` are kept. Memory stays at one chunk (``chunk_size × n_reference`` cells)
+    plus the result (at most ``k`` entries per query row), whatever the number of users.
+
+    Parameters
+    ----------
+    query
+        ``(n_query, C)`` behaviour vectors (scipy.sparse, dense, or a ``UserCategoryMatrix``).
+    reference
+        ``(n_reference, C)`` behaviour vectors over the same columns.
+    k
+        Neighbours kept per query row.
+    chunk_size
+        Query rows per chunk; default: as many as keep a chunk under :data:`MAX_CHUNK_CELLS`.
+    min_similarity
+        Only similarities strictly above it are kept (default 0: rows sharing no category are
+        never neighbours). An all-zero row has no neighbours.
+    exclude_self
+        Drop the pair (i, i); for ``query`` and ``reference`` holding the same users
+        (leave-one-out).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``(n_query, n_reference)`` float64 similarities. Among equal similarities at the k-th
+        place, which neighbours are kept is unspecified.
+    """
+    q = normalize(_as_csr(query), norm="l2", axis=1)
+    r = normalize(_as_csr(reference), norm="l2", axis=1)
+    if q.shape[1] != r.shape[1]:
+        raise ValueError(f"query has {q.shape[1]} columns, reference {r.shape[1]}")
+    if k < 1:
+        raise ValueError(f"k must be positive, got {k}")
+    n_query, n_ref = q.shape[0], r.shape[0]
+    if exclude_self and n_query != n_ref:
+        raise ValueError("exclude_self needs query and reference with the same rows")
+    r_t = r.T.tocsr()
+    step = _chunk_rows(n_ref, chunk_size)
+    kk = min(k, n_ref)
+    rows, cols, values = [], [], []
+    for lo in range(0, n_query, step):
+        hi = min(lo + step, n_query)
+        chunk = (q[lo:hi] @ r_t).toarray().astype(np.float32, copy=False)
+        if exclude_self:
+            chunk[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf
+        if kk < n_ref:
+            top = np.argpartition(-chunk, kk - 1, axis=1)[:, :kk]
+        else:
+            top = np.broadcast_to(np.arange(n_ref), (hi - lo, n_ref))
+        sims = np.take_along_axis(chunk, top, axis=1)
+        keep = sims > min_similarity
+        rows.append(np.repeat(np.arange(lo, hi), keep.sum(axis=1)))
+        cols.append(top[keep])
+        values.append(sims[keep].astype(np.float64))
+    if not rows:
+        return sp.csr_matrix((n_query, n_ref))
+    result = sp.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_query, n_ref),
+    )
+    result.sort_indices()
+    return result
+
+
+def knn_transfer(
+    query: Matrix,
+    reference: Matrix,
+    reference_targets: Matrix,
+    k: int = 50,
+    *,
+    fallback: ArrayLike | None = None,
+    similarity: sp.csr_matrix | None = None,
+    chunk_size: int | None = None,
+    return_has_neighbour: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    r"""Interest of each query user as the similarity-weighted interest of its neighbours.
+
+    .. math:: \hat y_q = \frac{\sum_{r \in N_k(q)} \operatorname{sim}(q, r)\, y_r}
+                              {\sum_{r \in N_k(q)} \operatorname{sim}(q, r)}
+
+    with :math:`N_k(q)` the ``k`` most cosine-similar reference users
+    (:func:`cosine_similarity_topk`) and :math:`y_r` their interest distributions. A query with
+    no similar neighbour (no shared category, or no events at all) gets ``fallback``.
+
+    Parameters
+    ----------
+    query
+        ``(n_query, C)`` behaviour vectors of the users to predict for.
+    reference
+        ``(n_reference, C)`` behaviour vectors of the source users.
+    reference_targets
+        ``(n_reference, C')`` interest of the source users (rows normally distributions, e.g.
+        next-window targets), sparse or dense.
+    k
+        Neighbours per query.
+    fallback
+        ``(C',)`` prediction for queries without neighbours; default the mean row of
+        ``reference_targets``.
+    similarity
+        A precomputed ``(n_query, n_reference)`` sparse similarity (skips the computation).
+    chunk_size
+        Passed to :func:`cosine_similarity_topk`.
+    return_has_neighbour
+        Also return the ``(n_query,)`` boolean mask of queries that had a neighbour.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_query, C')`` float64 predicted interest (and the mask, if asked).
+    """
+    targets = _as_csr(reference_targets)
+    if similarity is None:
+        similarity = cosine_similarity_topk(query, reference, k, chunk_size=chunk_size)
+    similarity = sp.csr_matrix(similarity)
+    if similarity.shape[1] != targets.shape[0]:
+        raise ValueError(
+            f"{similarity.shape[1]} reference users in the similarity, "
+            f"{targets.shape[0]} rows in reference_targets"
+        )
+    weight = np.asarray(similarity.sum(axis=1)).ravel()
+    prediction = np.asarray((similarity @ targets).todense())
+    has_neighbour = weight > 0
+    prediction[has_neighbour] /= weight[has_neighbour, None]
+    if fallback is None:
+        fallback = np.asarray(targets.mean(axis=0)).ravel()
+    prediction[~has_neighbour] = np.asarray(fallback, dtype=np.float64)
+    return (prediction, has_neighbour) if return_has_neighbour else prediction
+
+
+# --------------------------------------------------------------------------------------------
+# centroids
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class CentroidTransfer:
+    """The result of :func:`centroid_transfer`.
+
+    Attributes
+    ----------
+    scores
+        ``(n_query, C')`` predicted interest of every query user.
+    query_labels
+        ``(n_query,)`` cluster of each query user; ``-1`` for an all-zero query (it gets the
+        average interest of all reference users).
+    reference_labels
+        ``(n_reference,)`` KMeans cluster of each reference user.
+    centroids
+        ``(n_clusters, C)`` unit-length centroids in the space of the normalised vectors.
+    cluster_interest
+        ``(n_clusters, C')`` interest predicted for each cluster.
+    kmeans
+        The fitted ``sklearn.cluster.KMeans``.
+    """
+
+    scores: np.ndarray
+    query_labels: np.ndarray
+    reference_labels: np.ndarray
+    centroids: np.ndarray
+    cluster_interest: np.ndarray
+    kmeans: KMeans
+
+
+def centroid_transfer(
+    query: Matrix,
+    reference: Matrix,
+    n_clusters: int,
+    seed: int = 0,
+    *,
+    reference_targets: Matrix | None = None,
+    n_init: int = 10,
+) -> CentroidTransfer:
+    r"""Cluster the source users, then give each query user the interest of its nearest cluster.
+
+    KMeans (``n_init`` restarts, ``random_state=seed``) runs on the L2-normalised reference
+    rows, so squared Euclidean distance there is :math:`2 - 2\cos`. Each query user goes to the
+    centroid with the highest cosine similarity, :math:`\arg\max_j \hat q \cdot \hat\mu_j`, and
+    gets that cluster's interest: the mean of its members' ``reference_targets``, or, without
+    targets, the centroid itself rescaled to sum to 1.
+
+    Parameters
+    ----------
+    query
+        ``(n_query, C)`` behaviour vectors of the target users.
+    reference
+        ``(n_reference, C)`` behaviour vectors of the source users.
+    n_clusters
+        Number of clusters ``k``.
+    seed
+        ``random_state`` of KMeans.
+    reference_targets
+        ``(n_reference, C')`` interest of the source users; default: the behaviour vectors.
+    n_init
+        KMeans restarts; the run with the lowest inertia is kept.
+
+    Returns
+    -------
+    CentroidTransfer
+    """
+    q = normalize(_as_csr(query), norm="l2", axis=1)
+    r = normalize(_as_csr(reference), norm="l2", axis=1)
+    kmeans = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit(r)
+    labels = kmeans.labels_.astype(np.int64)
+    centroids = normalize(np.asarray(kmeans.cluster_centers_), norm="l2", axis=1)
+    if reference_targets is None:
+        cluster_interest = normalize(np.clip(centroids, 0.0, None), norm="l1", axis=1)
+        overall = np.clip(np.asarray(r.mean(axis=0)).ravel(), 0.0, None)
+        overall /= max(overall.sum(), np.finfo(float).tiny)
+    else:
+        targets = _as_csr(reference_targets)
+        members = sp.csr_matrix(
+            (np.ones(labels.size), (labels, np.arange(labels.size))),
+            shape=(n_clusters, labels.size),
+        )
+        sizes = np.asarray(members.sum(axis=1)).ravel()
+        cluster_interest = np.asarray((members @ targets).todense()) / np.maximum(sizes, 1)[:, None]
+        overall = np.asarray(targets.mean(axis=0)).ravel()
+    similarity = np.asarray(q @ centroids.T)
+    query_labels = similarity.argmax(axis=1).astype(np.int64)
+    empty = np.asarray(abs(q).sum(axis=1)).ravel() == 0
+    query_labels[empty] = -1
+    scores = np.where(empty[:, None], overall, cluster_interest[np.maximum(query_labels, 0)])
+    return CentroidTransfer(scores, query_labels, labels, centroids, cluster_interest, kmeans)
+
+
+def match_clusters(labels_a: ArrayLike, labels_b: ArrayLike) -> np.ndarray:
+    """Relabel clustering ``b`` to agree with clustering ``a`` as much as possible.
+
+    The Hungarian algorithm (``scipy.optimize.linear_sum_assignment``) picks the one-to-one
+    matching of clusters that maximises the number of items on which the two agree, from the
+    contingency table :math:`n_{ij} = |\\{x : a(x) = i,\\ b(x) = j\\}|`.
+
+    Parameters
+    ----------
+    labels_a, labels_b
+        ``(n,)`` non-negative integer cluster labels of the same items.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``mapping`` of length ``max(labels_b) + 1``: ``mapping[j]`` is the label of ``a`` matched
+        to cluster ``j`` of ``b`` (``-1`` if ``b`` has more clusters than ``a``), so
+        ``mapping[labels_b]`` expresses ``b`` in the labels of ``a``.
+    """
+    a = np.asarray(labels_a, dtype=np.int64)
+    b = np.asarray(labels_b, dtype=np.int64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"labels must be two 1-D arrays of equal length, got {a.shape}, {b.shape}")
+    if a.size and (a.min() < 0 or b.min() < 0):
+        raise ValueError("labels must be non-negative")
+    n_a = int(a.max()) + 1 if a.size else 0
+    n_b = int(b.max()) + 1 if b.size else 0
+    contingency = sp.coo_matrix((np.ones(a.size), (a, b)), shape=(n_a, n_b)).toarray()
+    rows, cols = linear_sum_assignment(contingency, maximize=True)
+    mapping = np.full(n_b, -1, dtype=np.int64)
+    mapping[cols] = rows
+    return mapping
+
+
+def align_centroids(a: ArrayLike, b: ArrayLike, metric: str = "cosine") -> np.ndarray:
+    """Match every centroid of ``a`` with a distinct centroid of ``b`` (Hungarian algorithm).
+
+    Parameters
+    ----------
+    a, b
+        ``(k_a, C)`` and ``(k_b, C)`` centroids over the same columns.
+    metric
+        ``"cosine"`` (cost :math:`1 - \\cos`) or ``"euclidean"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``order`` of length ``k_a``: ``b[order[i]]`` is matched to ``a[i]`` (``-1`` where ``a``
+        has more centroids than ``b``); with ``k_a == k_b``, ``b[order]`` lines up with ``a``.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"centroids must be 2-D with equal widths, got {a.shape}, {b.shape}")
+    if metric == "cosine":
+        cost = 1.0 - normalize(a) @ normalize(b).T
+    elif metric == "euclidean":
+        cost = np.sqrt(np.maximum(
+            (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T, 0.0
+        ))
+    else:
+        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    rows, cols = linear_sum_assignment(cost)
+    order = np.full(a.shape[0], -1, dtype=np.int64)
+    order[rows] = cols
+    return order
+
+
+# --------------------------------------------------------------------------------------------
+# fine-tuning
+# --------------------------------------------------------------------------------------------
+
+
+def _first_layer(model: nn.Module) -> nn.Module:
+    for module in model.children():
+        if any(True for _ in module.parameters()):
+            return module
+    raise ValueError("the model has no layer with parameters to freeze")
+
+
+def fine_tune(
+    model: nn.Module,
+    train_data: Any,
+    *,
+    loss_fn: Callable[[nn.Module, tuple], Any],
+    lr: float = 1e-4,
+    freeze_first_layer: bool = False,
+    **fit_kwargs: Any,
+):
+    """Copy a pretrained model and continue training the copy on target-platform data.
+
+    The copy starts from the source-trained weights and learns with a smaller learning rate
+    (default ``1e-4``, a tenth of :func:`interest_lib.train.fit`'s default), so a few target
+    users adjust the source knowledge rather than overwrite it. With ``freeze_first_layer`` the
+    first layer (for :class:`~interest_lib.models.InterestMLP` the interest layer
+    :math:`v = \\sigma(Wx + b)`) stays as pretrained and only the layers above it learn. The
+    original model is left untouched.
+
+    Parameters
+    ----------
+    model
+        The pretrained model.
+    train_data
+        Target-platform training data in any form :func:`interest_lib.train.fit` accepts.
+    loss_fn
+        ``loss_fn(model, batch) -> scalar tensor``, as for ``fit``.
+    lr
+        Learning rate of the fine-tuning.
+    freeze_first_layer
+        Keep the parameters of the first child module with parameters fixed.
+    **fit_kwargs
+        Passed to :func:`interest_lib.train.fit` (``epochs``, ``valid_fn``, ``batch_size``,
+        ``seed``, ``device``, ``progress``, ...).
+
+    Returns
+    -------
+    (model, history)
+        The fine-tuned copy and its :class:`~interest_lib.train.TrainingHistory`.
+    """
+    from interest_lib.train import fit
+
+    tuned = copy.deepcopy(model)
+    if freeze_first_layer:
+        for parameter in _first_layer(tuned).parameters():
+            parameter.requires_grad_(False)
+    history = fit(tuned, train_data, loss_fn=loss_fn, lr=lr, **fit_kwargs)
+    return tuned, history
