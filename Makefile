@@ -5,14 +5,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # Every notebook listed in _toc.yml, so nbval runs exactly the chapters of the book.
 NOTEBOOKS = $(shell $(BIN)/python tests/toc_notebooks.py)
+# `make test-latest`: a second environment with the newest release of every dependency instead of
+# the pins. torch is the exception on CPU-only machines: its newest PyPI release pulls gigabytes of
+# CUDA packages, so the newest CPU build is used; set LATEST_TORCH=torch to take the newest release.
+VENV_LATEST ?= .venv-latest
+LATEST_TORCH ?= torch==2.13.0
 
-.PHONY: help setup book book-strict test test-browser lint lab bench clean
+.PHONY: help setup book book-strict student test test-built test-latest lint lab bench clean
 
 help:
 	@echo "make book   execute every chapter and write _build/html/index.html"
 	@echo "make test   unit tests, then every chapter under nbval"
 	@echo "make lab    open the book in JupyterLab"
-	@echo "make test-browser  check every built page in headless Chromium"
+	@echo "make test-latest  the tests against the newest releases of every dependency"
+	@echo "make student  the student edition: book and notebooks without solutions"
+	@echo "make test-built  check the built pages in headless Chromium, and the student edition"
 	@echo "make bench  print the benchmark figures (simulator, loaders)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -30,14 +37,33 @@ book: $(STAMP)
 book-strict: $(STAMP)
 	$(BIN)/jupyter-book build . --path-output . -W -n --keep-going
 
+# The student edition: the book without solutions (_build_student/_build/html) and solution-free
+# notebooks (_build_student/notebooks). Reuses the executed chapters of `make book`.
+student: $(STAMP)
+	$(BIN)/python -m interest_lib.classroom config _config.yml _build_student/_config.yml _build/.jupyter_cache
+	$(BIN)/jupyter-book build . --config _build_student/_config.yml --path-output _build_student -W -n --keep-going
+	$(BIN)/python -m interest_lib.classroom notebooks _build_student/notebooks $(NOTEBOOKS)
+	@echo "Student book: _build_student/_build/html/index.html; notebooks: _build_student/notebooks/"
+
 test: $(STAMP)
-	$(BIN)/python -m pytest tests $(NOTEBOOKS) --ignore=tests/browser --nbval-lax \
+	$(BIN)/python -m pytest tests $(NOTEBOOKS) --ignore=tests/built --nbval-lax \
 		--nbval-cell-timeout=600 --durations=15
 
-# Every page of the built book in headless Chromium (run `make book` first); screenshots go to
-# _build/screenshots/.
-test-browser: $(STAMP)
-	$(BIN)/python -m pytest tests/browser -v
+# Unit tests and every chapter against the newest releases of the dependencies (what Colab and
+# new users get), without constraints.txt.
+test-latest:
+	test -x $(VENV_LATEST)/bin/python || $(PYTHON) -m venv $(VENV_LATEST)
+	$(VENV_LATEST)/bin/python -m pip install --disable-pip-version-check -q --upgrade \
+		--upgrade-strategy eager "$(LATEST_TORCH)" -e ".[book,test]"
+	$(VENV_LATEST)/bin/python -m pip list --disable-pip-version-check 2>/dev/null | \
+		grep -iE "^(torch|numpy|pandas|scipy|scikit-learn|matplotlib|pyarrow|jupyter-book|myst-nb) "
+	$(VENV_LATEST)/bin/python -m pytest tests $(NOTEBOOKS) --ignore=tests/built --nbval-lax \
+		--nbval-cell-timeout=600 -p no:cacheprovider
+
+# Tests of the built book (run `make book` and `make student` first): every page in headless
+# Chromium, screenshots in _build/screenshots/; no solution text in the student edition.
+test-built: $(STAMP)
+	$(BIN)/python -m pytest tests/built -v
 
 lint: $(STAMP)
 	$(BIN)/ruff check interest_lib tests benchmarks book
