@@ -238,6 +238,49 @@ def _int_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return values.to_numpy(dtype=np.int64, na_value=0), missing
 
 
+def _category_known_before(
+    item_id: np.ndarray,
+    timestamp: np.ndarray,
+    category: np.ndarray,
+    known: np.ndarray,
+    rows: np.ndarray,
+) -> np.ndarray:
+    """For each row in ``rows``, a row of the same item with a known category at or before its
+    time, provided every known category of the item up to that time is the same; else -1.
+
+    Returns
+    -------
+    numpy.ndarray
+        (len(rows),) int64 row positions to copy the category from, or -1.
+    """
+    known_rows = np.flatnonzero(known)
+    items, codes = np.unique(np.concatenate([item_id[known_rows], item_id[rows]]),
+                             return_inverse=True)
+    del items
+    t0 = min(timestamp[known_rows].min(initial=0), timestamp[rows].min(initial=0))
+    key = codes.astype(np.int64) << np.int64(34)
+    key += np.concatenate([timestamp[known_rows], timestamp[rows]]) - t0
+    known_key, row_key = key[: len(known_rows)], key[len(known_rows):]
+    item_code = codes[: len(known_rows)]
+
+    order = np.argsort(known_key, kind="stable")
+    known_rows, known_key, item_code = known_rows[order], known_key[order], item_code[order]
+    k_cat = category[known_rows]
+    first_of_item = np.r_[True, item_code[1:] != item_code[:-1]]
+    item_start = np.maximum.accumulate(np.where(first_of_item, np.arange(len(known_rows)), 0))
+    # known rows whose category differs from the item's first one, counted along the item's time
+    disagree = np.cumsum(k_cat != k_cat[item_start])
+    disagree_so_far = disagree - disagree[item_start]
+
+    pos = np.searchsorted(known_key, row_key, side="right") - 1  # last known row at or before
+    out = np.full(len(rows), -1, dtype=np.int64)
+    valid = pos >= 0
+    valid[valid] &= item_code[pos[valid]] == codes[len(known_rows):][valid]
+    valid[valid] &= disagree_so_far[pos[valid]] == 0
+    out[valid] = known_rows[item_start[pos[valid]]]
+    return out
+
+
 def clean(
     events: pd.DataFrame,
     window: tuple[int, int] | None = (TAOBAO_START, TAOBAO_END),
@@ -265,10 +308,11 @@ def clean(
        A person clicks fast now and then, but does not keep up 10 views a minute, minute after
        minute; crawlers do, and they only view.
     6. ``missing_category``: a missing ``category_id`` is filled when the item has exactly one
-       known category among the rows kept by steps 1-5 (counted as ``category_filled``);
-       otherwise (no known category, or several) the row is dropped. A category is an attribute
-       of the item, the same for every user, so filling it from another row borrows no one's
-       behavior; nothing is ever forward-filled from neighbouring rows.
+       known category among the rows kept by steps 1-5 *at or before the row's time* (counted as
+       ``category_filled``); otherwise (no earlier known category, or several) the row is
+       dropped. A category is an attribute of the item, the same for every user, so filling it
+       from another row borrows no one's behavior; it is never taken from the future, and
+       nothing is ever forward-filled from neighbouring rows.
 
     The kept rows are a subsequence of the input rows in input order; nothing is invented.
 
@@ -335,15 +379,12 @@ def clean(
     filled = np.zeros(n, dtype=bool)
     needs_fill = (reason == 0) & category_missing
     if fill_category and needs_fill.any():
-        known = (reason == 0) & ~category_missing
-        pairs = pd.DataFrame({"item": item_id[known], "category": category[known]})
-        pairs = pairs.drop_duplicates()
-        per_item = pairs.groupby("item")["category"]
-        only = per_item.first()[per_item.size() == 1]
         rows = np.flatnonzero(needs_fill)
-        position = only.index.get_indexer(item_id[rows])
-        ok = position >= 0
-        category[rows[ok]] = only.to_numpy()[position[ok]]
+        source = _category_known_before(
+            item_id, timestamp, category, (reason == 0) & ~category_missing, rows
+        )
+        ok = source >= 0
+        category[rows[ok]] = category[source[ok]]
         filled[rows[ok]] = True
     drop(category_missing & ~filled, "missing_category")
 

@@ -255,3 +255,35 @@ def test_grading_on_simulated_events():
     assert grade.loc["bad_label", "repaired"] == recoverable
     assert grade.loc["bad_label", "dropped"] == grade.loc["bad_label", "rows"] - recoverable
     assert grade["rows"].sum() == len(noisy.events)
+
+
+def test_category_never_filled_from_the_future():
+    frame = pd.DataFrame(
+        {
+            "user_id": [1, 2, 3, 4],
+            "item_id": [7, 7, 7, 8],
+            "category_id": pd.array([None, 5, None, None], dtype="Int64"),
+            "behavior_type": ["pv", "pv", "pv", "pv"],
+            "timestamp": [100, 200, 300, 50],
+        }
+    )
+    cleaned, report = clean(frame, window=None)
+    # row 0 happens before the item's category is known: dropped; row 2 comes after: filled
+    assert report.kept.tolist() == [False, True, True, False]
+    assert cleaned["category_id"].tolist() == [5, 5]
+    assert report.category_filled.tolist() == [False, False, True, False]
+
+
+def test_category_ambiguous_up_to_the_row_time_is_dropped():
+    frame = pd.DataFrame(
+        {
+            "user_id": [1, 2, 3, 4],
+            "item_id": [7, 7, 7, 7],
+            "category_id": pd.array([5, None, 6, None], dtype="Int64"),
+            "behavior_type": ["pv"] * 4,
+            "timestamp": [100, 150, 200, 300],
+        }
+    )
+    _, report = clean(frame, window=None)
+    # at 150 only category 5 is known: filled; at 300 both 5 and 6 are known: dropped
+    assert report.kept.tolist() == [True, True, True, False]
