@@ -14,7 +14,8 @@ For event :math:`t` of a user with filtered segment posterior :math:`\\alpha` af
 
 * same session as event :math:`t-1`:
   :math:`P(c_t = c) = \\kappa\\,[c = c_{t-1}] + (1-\\kappa)\\sum_s \\alpha_s E_p[s, c]`;
-* new session: :math:`\\alpha' = (1-\\beta)\\,\\alpha G + \\beta\\,\\pi_u` and
+* new session: :math:`\\alpha' = (1-\\beta)\\,\\alpha G + \\beta\\,\\pi_u` (with
+  :math:`\\pi_u` tilted towards the promoted segment after the shift) and
   :math:`P(c_t = c) = \\sum_s \\alpha'_s E_p[s, c]`,
 
 where :math:`E_p` is the emission matrix of the event's platform, :math:`\\kappa` the repeat
@@ -101,7 +102,8 @@ def oracle_next_category(
                 a @ truth.transition_before,
             )
             ns = new_session[idx]
-            prior = np.where(ns[:, None], (1 - beta) * moved + beta * pref[u], a)
+            back_to_preference = truth.shifted_preference(u, after_shift[idx])
+            prior = np.where(ns[:, None], (1 - beta) * moved + beta * back_to_preference, a)
         mixture = np.einsum("ms,msc->mc", prior, e)
         c = category[idx]
         lik = e[np.arange(len(idx)), :, c]  # (m, S)

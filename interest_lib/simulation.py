@@ -15,7 +15,8 @@ The generative story is a hidden Markov model over *sessions*:
 
    where :math:`G` is a global sticky matrix with structured migrations (baby → home,
    fashion → beauty, ...) and :math:`\\pi_u` the user's preference. A *promotion shift* at
-   ``shift_time`` replaces :math:`G` by another matrix that pulls people towards a promoted segment.
+   ``shift_time`` replaces :math:`G` by another matrix that pulls people towards a promoted
+   segment, and tilts :math:`\\pi_u` towards it by ``promotion_pull``.
    The matrix used to enter a session is the one in force at the previous session's last event.
 4. Inside a session each event's category either repeats the previous event's category (probability
    ``repeat_prob``) or is drawn afresh from the segment's emission row, re-weighted by the
@@ -80,6 +81,7 @@ class SimulationTruth:
     transition_before: np.ndarray  # (S, S) global matrix G before the promotion shift
     transition_after: np.ndarray  # (S, S) global matrix G after the shift
     preference_weight: float  # beta in A_u = (1 - beta) G + beta 1 pi_u^T
+    promotion_pull: float  # after the shift pi_u is replaced by (1 - pull) pi_u + pull e_promoted
     repeat_prob: float  # P(an event repeats the previous event's category within a session)
     promoted_segment: int
     shift_time: int  # Unix s; sessions entered after an event at or after it use transition_after
@@ -100,7 +102,17 @@ class SimulationTruth:
         """The (S, S) transition matrix of one user, before or after the promotion shift."""
         g = self.transition_after if after_shift else self.transition_before
         beta = self.preference_weight
-        return (1.0 - beta) * g + beta * self.user_preference[user_index][None, :]
+        return (1.0 - beta) * g + beta * self.shifted_preference(user_index, after_shift)[None, :]
+
+    def shifted_preference(self, user_index: int | np.ndarray, after_shift: bool | np.ndarray) -> np.ndarray:
+        """The preference part of the between-session move, with the promotion's pull after the
+        shift: ``pi_u`` before, ``(1 - pull) pi_u + pull e_promoted`` after. Shape (S,) or (m, S)."""
+        pref = self.user_preference[user_index]
+        after = np.asarray(after_shift)
+        pull = self.promotion_pull * (after[..., None] if after.ndim else after)
+        promoted = np.zeros(pref.shape[-1])
+        promoted[self.promoted_segment] = 1.0
+        return (1.0 - pull) * pref + pull * promoted
 
     def user_emission(self, user_index: np.ndarray, platform: np.ndarray) -> np.ndarray:
         """P(category | segment) of given users on given platforms (0 app, 1 web), (m, S, C)."""
@@ -224,10 +236,11 @@ def simulate(
     session_continue_prob: float = 0.75,
     repeat_prob: float = 0.4,
     reuse_item_prob: float = 0.5,
-    preference_concentration: float = 1.2,
-    preference_weight: float = 0.3,
-    taste_shape: float | None = 0.6,
-    stickiness: tuple[float, float] = (0.55, 0.45),
+    preference_concentration: float = 0.1,
+    preference_weight: float = 0.8,
+    taste_shape: float | None = 1.5,
+    stickiness: tuple[float, float] = (0.75, 0.6),
+    promotion_pull: float = 0.15,
     overlap: int = 4,
     background: float = 0.03,
     web_exposure_sigma: float = 0.8,
@@ -272,6 +285,9 @@ def simulate(
         emission rows (small = strong personal favourites; ``None`` = no personal taste).
     stickiness
         Probability of staying in the segment under G, before and after the shift.
+    promotion_pull
+        After the shift, this share of the preference part of every move goes to the promoted
+        segment instead: ``pi_u`` becomes ``(1 - pull) pi_u + pull e_promoted``.
     overlap
         Categories each segment shares with each neighbouring segment.
     background
@@ -431,7 +447,10 @@ def simulate(
         probs = np.where(
             after_shift[:, None], g_after[sess_segment[prev]], g_before[sess_segment[prev]]
         )
-        probs = (1.0 - preference_weight) * probs + preference_weight * preference[sess_user[cur]]
+        pref = preference[sess_user[cur]]
+        pref = np.where(after_shift[:, None], (1.0 - promotion_pull) * pref, pref)
+        pref[after_shift, promoted] += promotion_pull
+        probs = (1.0 - preference_weight) * probs + preference_weight * pref
         sess_segment[cur] = _sample_rows(rng, probs)
 
     # --- events --------------------------------------------------------------------------------------
@@ -504,6 +523,7 @@ def simulate(
         transition_before=g_before,
         transition_after=g_after,
         preference_weight=preference_weight,
+        promotion_pull=promotion_pull,
         repeat_prob=repeat_prob,
         promoted_segment=promoted,
         shift_time=shift_time,
