@@ -297,7 +297,9 @@ def hit_rate_at_k(
     scores = _check_scores(scores)
     k = _check_k(k)
     ranks, _ = _rank_statistics(scores, targets, ks=[])
-    values = np.where(np.isnan(ranks), np.nan, (ranks < k).astype(np.float64))
+    # rank n_items marks a target outside the ranked set (-1): a miss for every k
+    hit = (ranks < k) & (ranks < scores.shape[1])
+    values = np.where(np.isnan(ranks), np.nan, hit.astype(np.float64))
     return values if per_user else _mean(values)
 
 

@@ -18,6 +18,14 @@ Similarities are computed sparsely, in chunks of query rows, keeping only the to
 neighbours per row (:func:`cosine_similarity_topk`): a 100,000 × 100,000 similarity matrix is
 never built. :func:`match_clusters` and :func:`align_centroids` align two clusterings (e.g. of the
 two platforms) with the Hungarian algorithm.
+
+The two platforms show categories differently (a *domain shift*): what a source user's history
+predicts must be moved to the target platform. :func:`exposure_ratio` estimates, per category,
+the ratio of target to source popularity (on training events only) and
+:func:`correct_exposure` re-weights a predicted distribution with it. :func:`shrink` combines a
+person's own few counts with a prior (popularity, neighbours), :func:`event_report` scores a
+prediction against every event of a user's target window, and :func:`truth_interest` gives the
+simulator's true long-run interest of a person, the reference no method can know.
 """
 
 from __future__ import annotations
@@ -25,15 +33,19 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import normalize
 from torch import nn
+
+if TYPE_CHECKING:
+    from interest_lib.simulation import SimulationTruth
 
 MAX_CHUNK_CELLS: int = 1 << 21
 """Upper bound on ``rows × n_reference`` of one dense similarity chunk (about 8 MB in float32)."""
@@ -419,3 +431,264 @@ def fine_tune(
             parameter.requires_grad_(False)
     history = fit(tuned, train_data, loss_fn=loss_fn, lr=lr, **fit_kwargs)
     return tuned, history
+
+
+# --------------------------------------------------------------------------------------------
+# domain shift, shrinkage, scoring per event and the simulator's truth
+# --------------------------------------------------------------------------------------------
+
+
+def exposure_ratio(
+    source_popularity: ArrayLike, target_popularity: ArrayLike, *, smoothing: float = 1e-4
+) -> np.ndarray:
+    r"""Per-category exposure of the target platform relative to the source platform.
+
+    .. math:: r_c = \frac{\pi^{T}_c + \epsilon}{\pi^{S}_c + \epsilon}
+
+    with :math:`\pi^{S}, \pi^{T}` the category shares of the two platforms' **training** events
+    (e.g. :func:`interest_lib.baselines.popularity`) and :math:`\epsilon` = ``smoothing``, which
+    keeps a category unseen on one platform finite. If people had the same interests on both
+    platforms, :math:`r` would be exactly the platforms' relative exposure; with different
+    audiences it also absorbs their difference in taste.
+
+    Parameters
+    ----------
+    source_popularity, target_popularity
+        ``(C,)`` non-negative category shares (or counts, each scaled to sum to 1 first).
+    smoothing
+        :math:`\epsilon > 0`, added to both shares.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(C,)`` float64 ratios, positive.
+    """
+    source = np.asarray(source_popularity, dtype=np.float64)
+    target = np.asarray(target_popularity, dtype=np.float64)
+    if source.shape != target.shape or source.ndim != 1:
+        raise ValueError(f"popularities must be two (C,) arrays, got {source.shape}, {target.shape}")
+    if np.any(source < 0) or np.any(target < 0) or source.sum() <= 0 or target.sum() <= 0:
+        raise ValueError("popularities must be non-negative with a positive total")
+    if smoothing <= 0:
+        raise ValueError(f"smoothing must be positive, got {smoothing}")
+    return (target / target.sum() + smoothing) / (source / source.sum() + smoothing)
+
+
+def correct_exposure(scores: ArrayLike, ratio: ArrayLike) -> np.ndarray:
+    r"""Move predicted interest from the source to the target platform.
+
+    .. math:: \hat y^{T}_{uc} = \frac{\hat y^{S}_{uc}\, r_c}{\sum_{c'} \hat y^{S}_{uc'}\, r_{c'}}
+
+    Each row is re-weighted by the exposure ratio :math:`r` (:func:`exposure_ratio`) and
+    rescaled to sum to 1. An all-zero row stays zero.
+
+    Parameters
+    ----------
+    scores
+        ``(n_users, C)`` non-negative predicted interest on the source platform.
+    ratio
+        ``(C,)`` positive exposure ratios.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_users, C)`` float64 rows summing to 1 (or 0).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    ratio = np.asarray(ratio, dtype=np.float64)
+    if scores.ndim != 2 or ratio.shape != (scores.shape[1],):
+        raise ValueError(f"scores {scores.shape} and ratio {ratio.shape} do not fit")
+    if np.any(ratio <= 0):
+        raise ValueError("exposure ratios must be positive")
+    weighted = scores * ratio
+    total = weighted.sum(axis=1, keepdims=True)
+    return np.divide(weighted, total, out=np.zeros_like(weighted), where=total > 0)
+
+
+def shrink(counts: Matrix, prior: ArrayLike, strength: float) -> np.ndarray:
+    r"""A person's own counts shrunk towards a prior distribution.
+
+    .. math:: \hat y_{uc} = \frac{n_{uc} + \lambda\, p_{uc}}{N_u + \lambda}
+
+    with :math:`n_{uc}` the person's counts, :math:`N_u` their total and :math:`p_u` the prior
+    (popularity, or the interest of the person's neighbours). With few events the prior
+    dominates; with :math:`N_u \gg \lambda` the person's own history does. A user without events
+    gets the prior.
+
+    Parameters
+    ----------
+    counts
+        ``(n_users, C)`` non-negative counts (sparse or dense).
+    prior
+        ``(C,)`` one prior for everyone, or ``(n_users, C)`` one per user; rows sum to 1.
+    strength
+        :math:`\lambda \ge 0`, the weight of the prior in pseudo-events.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_users, C)`` float64 rows summing to 1.
+    """
+    n = _as_csr(counts).toarray()
+    p = np.broadcast_to(np.asarray(prior, dtype=np.float64), n.shape)
+    if strength < 0:
+        raise ValueError(f"strength must be non-negative, got {strength}")
+    total = n.sum(axis=1, keepdims=True)
+    if strength == 0 and np.any(total == 0):
+        return np.where(total > 0, n / np.maximum(total, 1e-300), p)
+    return (n + strength * p) / (total + strength)
+
+
+def event_report(
+    scores: ArrayLike,
+    event_user: ArrayLike,
+    event_target: ArrayLike,
+    ks: tuple[int, ...] = (10,),
+) -> pd.DataFrame:
+    """Score one prediction per user against every event of the user's target window.
+
+    Each event is a single-target ranking over all categories (HR@K, NDCG@K and MRR of
+    :func:`interest_lib.metrics.ranking_report`); a user's value is the mean over their events,
+    so heavy users do not dominate. Pass the result's columns to
+    :func:`interest_lib.metrics.bootstrap_ci` for intervals over users.
+
+    Parameters
+    ----------
+    scores
+        ``(n_users, C)`` predicted interest, one row per user.
+    event_user
+        ``(n_events,)`` row of ``scores`` that each target event belongs to.
+    event_target
+        ``(n_events,)`` category index of each event (``-1`` for a category outside the
+        vocabulary: a miss).
+    ks
+        Cut-offs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per user with at least one event, indexed by the row of ``scores``, with the
+        columns of ``ranking_report`` and ``n_events``.
+    """
+    from interest_lib.metrics import ranking_report
+
+    scores = np.asarray(scores)
+    rows = np.asarray(event_user, dtype=np.int64)
+    target = np.asarray(event_target, dtype=np.int64)
+    if rows.shape != target.shape or rows.ndim != 1:
+        raise ValueError(f"event_user {rows.shape} and event_target {target.shape} must match")
+    if rows.size and (rows.min() < 0 or rows.max() >= scores.shape[0]):
+        raise ValueError("event_user holds a row outside the score matrix")
+    per_event = ranking_report(scores[rows], target, ks=ks, per_user=True)
+    grouped = per_event.groupby(rows)
+    report = grouped.mean()
+    report["n_events"] = grouped.size()
+    report.index.name = "row"
+    return report
+
+
+def truth_interest(
+    truth: SimulationTruth,
+    user_ids: ArrayLike,
+    category_ids: ArrayLike,
+    platform: int = 1,
+    *,
+    after_shift: bool = True,
+    with_taste: bool = True,
+    steps: int = 50,
+) -> np.ndarray:
+    r"""The simulator's true long-run interest of each person on a platform (a reference).
+
+    The segment mix :math:`\alpha_u` is the stationary distribution of the person's transition
+    matrix :math:`A_u = (1-\beta)\,G + \beta\,\mathbf 1 \pi_u^\top` (after the promotion shift
+    by default, with the preference as the simulator tilts it then), found by iterating
+    :math:`\alpha \leftarrow \alpha A_u` from :math:`\pi_u`; the interest is
+
+    .. math:: y_{uc} \propto \sum_s \alpha_{us}\, E_p[s, c]\; \tau_{uc}
+
+    with :math:`E_p` the platform's emission matrix and :math:`\tau_u` the person's category
+    taste. It uses hidden parameters, so no method can compute it from a log; it shows how much
+    a perfect estimate of a person's long-run interest would gain.
+
+    Parameters
+    ----------
+    truth
+        ``simulation.truth``.
+    user_ids
+        ``(n_users,)`` simulated user ids.
+    category_ids
+        ``(C,)`` columns wanted (e.g. the training vocabulary).
+    platform
+        0 app, 1 web.
+    after_shift
+        Use the transition matrix after (default) or before the promotion shift.
+    with_taste
+        Include the personal taste :math:`\tau_u` (``False``: segment level only).
+    steps
+        Power iterations for :math:`\alpha_u`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_users, C)`` float64 rows summing to 1.
+    """
+    users = np.searchsorted(truth.user_ids, np.asarray(user_ids, dtype=np.int64))
+    columns = truth.category_index(np.asarray(category_ids, dtype=np.int64))
+    g = truth.transition_after if after_shift else truth.transition_before
+    beta = truth.preference_weight
+    if hasattr(truth, "shifted_preference"):  # the promotion's pull on the preference
+        preference = truth.shifted_preference(users, np.full(users.size, after_shift))
+    else:
+        preference = truth.user_preference[users]
+    alpha = preference.copy()
+    for _ in range(steps):
+        alpha = (1.0 - beta) * alpha @ g + beta * preference
+    interest = alpha @ truth.emission_by_platform[platform][:, columns]
+    if with_taste:
+        interest = interest * truth.user_taste[users][:, columns]
+    return interest / interest.sum(axis=1, keepdims=True)
+
+
+def with_output_bias(model: nn.Module, shift: ArrayLike) -> nn.Module:
+    r"""A copy of ``model`` with ``shift`` added to the bias of its output layer.
+
+    For a model that ends in logits :math:`z` over categories, adding :math:`\log r` to the
+    output bias is exactly the exposure correction of :func:`correct_exposure`:
+
+    .. math:: \operatorname{softmax}(z + \log r)_c
+              = \frac{\operatorname{softmax}(z)_c\, r_c}{\sum_{c'} \operatorname{softmax}(z)_{c'}\, r_{c'}} .
+
+    So a network pretrained on the source platform becomes a target-platform network without a
+    single target example, and fine-tuning can start from it.
+
+    Parameters
+    ----------
+    model
+        A model with an ``output_layer`` attribute (as :class:`~interest_lib.models.InterestMLP`)
+        or whose last ``nn.Linear`` module produces the logits.
+    shift
+        ``(C,)`` values to add, e.g. ``np.log(exposure_ratio(...))``.
+
+    Returns
+    -------
+    torch.nn.Module
+        The shifted copy; ``model`` is left untouched.
+    """
+    import torch
+
+    shifted = copy.deepcopy(model)
+    layer = getattr(shifted, "output_layer", None)
+    if layer is None:
+        linear = [m for m in shifted.modules() if isinstance(m, nn.Linear)]
+        if not linear:
+            raise ValueError("the model has no nn.Linear output layer")
+        layer = linear[-1]
+    if layer.bias is None:
+        raise ValueError("the output layer has no bias to shift")
+    values = torch.as_tensor(np.asarray(shift, dtype=np.float64), dtype=layer.bias.dtype,
+                             device=layer.bias.device)
+    if values.shape != layer.bias.shape:
+        raise ValueError(f"shift has shape {tuple(values.shape)}, the bias {tuple(layer.bias.shape)}")
+    with torch.no_grad():
+        layer.bias += values
+    return shifted

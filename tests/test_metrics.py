@@ -431,3 +431,10 @@ def test_relative_difference_and_tie_rule():
     assert is_tie(0.500, 0.480)  # 4 % apart
     assert not is_tie(0.500, 0.470)  # 6 % apart
     assert is_tie(0.2, 0.3, tolerance=0.5)
+
+
+def test_unknown_target_is_a_miss_even_when_k_covers_every_item():
+    from interest_lib.metrics import hit_rate_at_k
+
+    assert hit_rate_at_k(np.array([[0.1, 0.2, 0.7]]), np.array([-1]), k=10) == 0.0
+    assert hit_rate_at_k(np.array([[0.1, 0.2, 0.7]]), np.array([0]), k=10) == 1.0

@@ -178,3 +178,114 @@ def test_fine_tune_copies_and_can_freeze_the_first_layer():
         assert torch.equal(value, before[key]), f"the pretrained model changed: {key}"
     assert torch.equal(tuned.hidden_layer.weight, before["hidden_layer.weight"])
     assert not torch.equal(tuned.output_layer.weight, before["output_layer.weight"])
+
+
+# --------------------------------------------------------------------------------------------
+# domain shift, shrinkage, per-event scores, the truth
+# --------------------------------------------------------------------------------------------
+
+
+def test_exposure_ratio_and_correction_recover_a_known_exposure():
+    from interest_lib.transfer import correct_exposure, exposure_ratio
+
+    source = np.array([0.5, 0.3, 0.2])
+    exposure = np.array([1.0, 2.0, 0.5])
+    target = source * exposure / (source * exposure).sum()
+    ratio = exposure_ratio(source, target, smoothing=1e-12)
+    np.testing.assert_allclose(ratio / ratio[0], exposure)
+    # counts work as well as shares: each side is scaled to sum to 1
+    np.testing.assert_allclose(exposure_ratio(source * 10, target * 7, smoothing=1e-12), ratio)
+    # a person's source interest moved to the target platform
+    person = np.array([[0.2, 0.2, 0.6], [0.0, 0.0, 0.0]])
+    moved = correct_exposure(person, ratio)
+    expected = person[0] * exposure / (person[0] * exposure).sum()
+    np.testing.assert_allclose(moved[0], expected)
+    np.testing.assert_array_equal(moved[1], 0.0)  # an empty row stays empty
+    # correcting popularity itself gives the target popularity
+    np.testing.assert_allclose(correct_exposure(source[None, :], ratio)[0], target)
+    # a category never seen on one platform stays finite
+    assert np.isfinite(exposure_ratio(np.array([1.0, 0.0]), np.array([0.5, 0.5]))).all()
+    with pytest.raises(ValueError):
+        exposure_ratio(source, target[:2])
+    with pytest.raises(ValueError):
+        correct_exposure(person, -ratio)
+
+
+def test_shrink_is_additive_smoothing_towards_the_prior():
+    from interest_lib.transfer import shrink
+
+    counts = sp.csr_matrix(np.array([[3.0, 1.0, 0.0], [0.0, 0.0, 0.0]]))
+    prior = np.array([0.2, 0.3, 0.5])
+    got = shrink(counts, prior, strength=2.0)
+    np.testing.assert_allclose(got[0], (np.array([3.0, 1.0, 0.0]) + 2.0 * prior) / 6.0)
+    np.testing.assert_allclose(got[1], prior)  # no events: the prior
+    np.testing.assert_allclose(got.sum(axis=1), 1.0)
+    # a prior per user, and strength 0 = the person's own shares
+    per_user = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    np.testing.assert_allclose(shrink(counts, per_user, 4.0)[0], [7 / 8, 1 / 8, 0.0])
+    np.testing.assert_allclose(shrink(counts, prior, 0.0), [[0.75, 0.25, 0.0], prior])
+    with pytest.raises(ValueError):
+        shrink(counts, prior, -1.0)
+
+
+def test_event_report_averages_events_per_user():
+    from interest_lib.transfer import event_report
+
+    scores = np.array([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]])
+    # user 0: categories 0 (rank 0) and 2 (rank 2); user 1: category 2 (rank 0), three times
+    rows = np.array([0, 0, 1, 1, 1])
+    targets = np.array([0, 2, 2, 2, 2])
+    report = event_report(scores, rows, targets, ks=(1, 2))
+    assert list(report.index) == [0, 1]
+    np.testing.assert_allclose(report["HR@1"], [0.5, 1.0])
+    np.testing.assert_allclose(report["HR@2"], [0.5, 1.0])
+    np.testing.assert_allclose(report["MRR"], [(1 + 1 / 3) / 2, 1.0])
+    np.testing.assert_array_equal(report["n_events"], [2, 3])
+    # a user without events is absent; an out-of-vocabulary event (-1) is a miss
+    report = event_report(scores, np.array([1, 1]), np.array([2, -1]), ks=(2,))
+    assert list(report.index) == [1] and report["HR@2"].iloc[0] == 0.5
+    with pytest.raises(ValueError):
+        event_report(scores, np.array([2]), np.array([0]))
+
+
+def test_truth_interest_is_the_simulators_distribution():
+    import interest_lib as il
+    from interest_lib.transfer import truth_interest
+
+    sim = il.simulate(n_users=300, seed=1)
+    truth = sim.truth
+    users = truth.user_ids[:5]
+    categories = np.sort(truth.category_ids)
+    got = truth_interest(truth, users, categories)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0)
+    # the segment mix is the stationary distribution of the user's transition matrix
+    a = truth.user_transition(0, after_shift=True)
+    values, vectors = np.linalg.eig(a.T)
+    alpha = np.real(vectors[:, np.argmin(abs(values - 1))])
+    alpha /= alpha.sum()
+    columns = truth.category_index(categories)
+    expected = alpha @ truth.emission_by_platform[1][:, columns] * truth.user_taste[0, columns]
+    np.testing.assert_allclose(got[0], expected / expected.sum(), rtol=1e-6)
+    plain = truth_interest(truth, users, categories, platform=0, with_taste=False)
+    expected = alpha @ truth.emission_by_platform[0][:, columns]
+    np.testing.assert_allclose(plain[0], expected / expected.sum(), rtol=1e-6)
+
+
+def test_with_output_bias_is_the_exposure_correction():
+    from interest_lib.models import InterestMLP
+    from interest_lib.transfer import correct_exposure, with_output_bias
+
+    torch.manual_seed(0)
+    model = InterestMLP(6, hidden=4).eval()
+    ratio = np.array([1.0, 2.0, 0.5, 3.0, 1.0, 0.25])
+    shifted = with_output_bias(model, np.log(ratio)).eval()
+    x = torch.rand(5, 6)
+    with torch.no_grad():
+        before = torch.softmax(model(x), dim=1).numpy()
+        after = torch.softmax(shifted(x), dim=1).numpy()
+    np.testing.assert_allclose(after, correct_exposure(before, ratio), rtol=1e-5)
+    assert shifted is not model  # the original is untouched
+    with torch.no_grad():
+        np.testing.assert_allclose(torch.softmax(model(x), dim=1).numpy(), before)
+    with pytest.raises(ValueError):
+        with_output_bias(model, np.zeros(3))
