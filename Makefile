@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # Every notebook listed in _toc.yml, so nbval runs exactly the chapters of the book.
 NOTEBOOKS = $(shell $(BIN)/python tests/toc_notebooks.py)
+# PyTorch's OpenMP threads spin while they wait; on a busy or small machine that steals the CPU
+# from the work itself (an LSTM epoch ran 10x slower). Passive waiting costs nothing when idle.
+export OMP_WAIT_POLICY ?= PASSIVE
 # `make test-latest`: a second environment with the newest release of every dependency instead of
 # the pins. torch is the exception on CPU-only machines: its newest PyPI release pulls gigabytes of
 # CUDA packages, so the newest CPU build is used; set LATEST_TORCH=torch to take the newest release.
