@@ -13,11 +13,17 @@ The chapters import from here; every function is documented and tested. Submodul
 - :mod:`interest_lib.features` — vocabularies, user × category matrices, TF-IDF, window targets
 - :mod:`interest_lib.metrics` — HR@K, NDCG@K, MRR, F1, AUC over the full ranking; bootstrap CIs
 - :mod:`interest_lib.train` — device choice and one seeded training loop (imports torch)
-- :mod:`interest_lib.models` — the interest MLP and the LSTM/GRU sequence model (imports torch)
+- :mod:`interest_lib.models` — the interest MLP and the LSTM/GRU sequence models (imports torch)
 - :mod:`interest_lib.sequences` — the next-category task and padded user sequences
 - :mod:`interest_lib.baselines` — popularity, user frequency, repeat-last, Markov chain, the oracle
 - :mod:`interest_lib.transfer` — sparse cosine kNN, centroid transfer, fine-tuning across platforms
 - :mod:`interest_lib.plots` — figures shared by the chapters
+- :mod:`interest_lib.static_interest`, :mod:`interest_lib.cluster` — chapters 3 and 4's interest
+  examples and KMeans segments
+- :mod:`interest_lib.experiments` — the book's protocol in one place, with a cache of trained models
+  (chapters 6 and 7 share them)
+- :mod:`interest_lib.recommend` — from category scores to top-N item lists
+- :mod:`interest_lib.pipeline` — load → clean → split → baselines → LSTM on a real-format file
 
 Modules that need PyTorch are imported on first use (``il.train``, ``il.models``), so loading and
 cleaning data does not pay for importing torch.
@@ -46,7 +52,7 @@ from .split import FutureLeakError, TimeSplit, assert_fitted_on_train, split_by_
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = ("train", "models", "transfer", "baselines", "sequences", "cluster",
-                    "static_interest")
+                    "static_interest", "experiments", "recommend", "pipeline")
 
 
 def __getattr__(name: str):

@@ -22,11 +22,16 @@ Where
 The functions:
 
 - :func:`book_setup` — simulated log, time split, vocabulary and tasks in one object;
-- :func:`baseline_reports` — per-point metrics of every baseline and the oracle;
-- :func:`sequence_model_scores` — the LSTM / GRU of chapter 6, trained once;
-- :func:`interest_mlp_scores` — the interest MLP of chapter 3 as a per-user score;
-- :func:`leaderboard` — means, bootstrap intervals over users and the 5 % tie rule;
-- :func:`random_split_comparison`, :func:`sampled_ranks` — two classic evaluation mistakes.
+- :func:`baseline_reports`, :func:`oracle_scores` — per-point metrics of every baseline and the
+  oracle, and the oracle's scores;
+- :func:`sequence_model`, :func:`sequence_model_result`, :func:`sequence_model_scores` — the
+  LSTM / GRU of chapter 6, trained once;
+- :func:`train_interest_mlp`, :func:`interest_mlp_scores` — the interest MLP of chapter 3 as a
+  per-user score;
+- :func:`user_means`, :func:`leaderboard` — means over users, bootstrap intervals over users and
+  the 5 % tie rule;
+- :func:`random_split_comparison`, :func:`sampled_ranks`, :func:`sampled_item_ranks` — two
+  classic evaluation mistakes, measured.
 """
 
 from __future__ import annotations
@@ -348,19 +353,44 @@ def baseline_reports(
 
     def compute() -> dict[str, np.ndarray]:
         scores = baselines.baseline_scores(
-            task, setup.split.train, simulation=setup.sim if oracle else None,
-            recent_days=recent_days, markov_smoothing=markov_smoothing,
+            task, setup.split.train, recent_days=recent_days, markov_smoothing=markov_smoothing,
         )
+        if oracle:
+            scores["oracle"] = oracle_scores(setup, part, changed)
         out: dict[str, np.ndarray] = {}
         for i, (name, matrix) in enumerate(scores.items()):
             for column, values in _frame_to_arrays(point_report(matrix, task, ks)).items():
                 out[f"{i:02d}|{name}|{column}"] = values
         return out
 
-    code = code_version(_PROTOCOL_MODULES + ("baselines", "oracle"), (baseline_reports, point_report))
+    code = code_version(_PROTOCOL_MODULES + ("baselines", "oracle"),
+                        (baseline_reports, point_report, oracle_scores))
     stored = cached("baseline_reports", params, compute, code=code)
     names = sorted({k.rsplit("|", 1)[0] for k in stored})
     return {n.split("|", 1)[1]: _arrays_to_frame(stored, f"{n}|") for n in names}
+
+
+def oracle_scores(setup: BookSetup, part: str = "test", changed: bool = False) -> np.ndarray:
+    """The oracle's scores for a task (:func:`~interest_lib.baselines.oracle_scores`), cached.
+
+    The forward filter over every event costs a few seconds; it runs once per log and part. The
+    "next changed category" scores are derived from the plain task's (:func:`per_changed`),
+    which is exactly what :func:`~interest_lib.baselines.oracle_scores` computes for that task.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(setup.task(part, changed)), C)`` float64.
+    """
+    params = {"data": setup.key, "part": part}
+
+    def compute() -> dict[str, np.ndarray]:
+        # the oracle's probabilities are float32 numbers: storing float32 loses nothing
+        return {"scores": baselines.oracle_scores(setup.sim, setup.task(part)).astype(np.float32)}
+
+    code = code_version(_PROTOCOL_MODULES + ("baselines", "oracle"), (oracle_scores,))
+    scores = cached("oracle_scores", params, compute, code=code)["scores"].astype(np.float64)
+    return per_changed(scores, setup, part) if changed else scores
 
 
 def per_changed(scores: np.ndarray, setup: BookSetup, part: str = "test") -> np.ndarray:
@@ -379,22 +409,6 @@ def per_changed(scores: np.ndarray, setup: BookSetup, part: str = "test") -> np.
 # --------------------------------------------------------------------------------------------
 
 
-SEQUENCE_DEFAULTS: dict[str, Any] = {
-    "embedding_dim": 32,
-    "hidden": 64,
-    "dropout": 0.0,
-    "epochs": 2,
-    "batch_size": 256,
-    "lr": 1e-2,
-    "max_len": 64,
-    "train_days": 3,
-    "valid_context": 50,
-    "test_context": 200,
-    "patience": 2,
-}
-"""Hyper-parameters of the chapter-6 sequence models (:func:`train_sequence_model`)."""
-
-
 def train_sequence_model(
     setup: BookSetup,
     cell: str = "lstm",
@@ -406,11 +420,11 @@ def train_sequence_model(
 ) -> tuple[Any, Any, np.ndarray]:
     """Train the LSTM or GRU of chapter 6 and score the test day's next-category points.
 
-    The model is :class:`~interest_lib.models.SequenceModel`. Training sequences are the users'
-    training-day histories cut into windows of ``max_len`` events; every position predicts the
-    next event's category (:func:`~interest_lib.models.sequence_cross_entropy`). Early stopping
-    watches NDCG@10 on the validation day, with ``valid_context`` events of context; the test day
-    is scored with ``test_context`` events of context.
+    The model is :class:`~interest_lib.models.TrajectoryModel`, trained by
+    :func:`~interest_lib.models.fit_trajectory_model` on every prediction point of the training
+    days and early-stopped on validation NDCG@10; the test day is scored with each user's whole
+    history (:func:`~interest_lib.models.trajectory_scores`). On a CPU, training and scoring run
+    on one thread, so the result does not depend on the machine's number of cores.
 
     Parameters
     ----------
@@ -419,58 +433,39 @@ def train_sequence_model(
     cell
         ``"lstm"`` or ``"gru"``.
     seed
-        Seeds the initial weights, dropout and shuffling.
+        Seeds the initial weights and the batches.
     device
         Where to train (``None``: :func:`interest_lib.train.device`).
     progress
         Show a progress bar.
     **hyper
-        Overrides of :data:`SEQUENCE_DEFAULTS`.
+        Overrides of :data:`interest_lib.models.TRAJECTORY_DEFAULTS`.
 
     Returns
     -------
     (model, history, test_scores)
-        The trained model, its :class:`~interest_lib.train.TrainingHistory`, and ``float32``
-        probabilities of shape ``(len(setup.task("test")), C)``.
+        The trained model (eval mode), its :class:`~interest_lib.train.TrainingHistory`, and
+        ``float32`` probabilities of shape ``(len(setup.task("test")), C)``.
     """
-    from interest_lib import models, sequences, train
+    import torch
 
-    unknown = set(hyper) - set(SEQUENCE_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
-    h = {**SEQUENCE_DEFAULTS, **hyper}
+    from interest_lib import models, train
+
     target = train.device(device)
-    events, ids = setup.events, setup.category_ids
-    train_end = setup.window("train")[1]
-    train_start = None if h["train_days"] is None else train_end - int(h["train_days"]) * 86400
-    # the prediction points of the last `train_days` training days (their windows still read the
-    # events before them): the most recent habits, and a training time a CPU can afford
-    train_task = next_category_task(events, ids, train_start, train_end)
-    valid_task, test_task = setup.task("valid"), setup.task("test")
-    train_seq = sequences.user_sequences(events, ids, train_task, max_len=h["max_len"])
-    valid_seq = sequences.user_sequences(events, ids, valid_task, context=h["valid_context"])
-    test_seq = sequences.user_sequences(events, ids, test_task, context=h["test_context"])
-
-    train.set_seed(seed)
-    model = models.SequenceModel(
-        setup.n_categories, embedding_dim=h["embedding_dim"], hidden=h["hidden"], cell=cell,
-        dropout=h["dropout"],
-    )
-
-    def loss_fn(net, batch):
-        categories, behaviors, times, lengths, targets = batch
-        return models.sequence_cross_entropy(net(categories, behaviors, lengths, times), targets)
-
-    def valid_fn(net):
-        scores = sequences.sequence_scores(net, valid_seq, device=target)
-        return metrics.ndcg_at_k(scores, valid_task.target, 10)
-
-    history = train.fit(
-        model, train_seq.tensors(), loss_fn=loss_fn, valid_fn=valid_fn, epochs=h["epochs"],
-        batch_size=h["batch_size"], lr=h["lr"], patience=h["patience"], device=target, seed=seed,
-        progress=progress,
-    )
-    scores = sequences.sequence_scores(model, test_seq, device=target)
+    # small recurrent models run fastest on one CPU thread; one thread also makes the result the
+    # same on every machine (a sum over two threads can round differently)
+    threads = torch.get_num_threads()
+    if target.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        model, history = models.fit_trajectory_model(
+            setup.events, setup.category_ids, setup.task("train"), setup.task("valid"),
+            cell=cell, seed=seed, device=target, progress=progress, **hyper,
+        )
+        scores = models.trajectory_scores(model, setup.events, setup.category_ids,
+                                          setup.task("test"), context=None, device=target)
+    finally:
+        torch.set_num_threads(threads)
     return model, history, scores
 
 
@@ -487,6 +482,9 @@ def sequence_model_scores(
     return sequence_model_result(setup, cell, seed=seed, device=device, **hyper)["scores"]
 
 
+_WEIGHT = "weight|"  # prefix of the stored model weights in a cached sequence-model result
+
+
 def sequence_model_result(
     setup: BookSetup, cell: str = "lstm", *, seed: int = 0, device: Any = None, **hyper: Any
 ) -> dict[str, np.ndarray]:
@@ -496,22 +494,73 @@ def sequence_model_result(
     -------
     dict
         ``scores`` (test-day probabilities, ``float32 (len(setup.task("test")), C)``),
-        ``train_loss`` and ``valid_metric`` (one value per epoch) and ``seconds`` (per epoch).
+        ``train_loss`` and ``valid_metric`` (one value per epoch), ``seconds`` (per epoch),
+        ``best_epoch``, ``stopped_early``, and the trained weights under ``"weight|<parameter name>"``
+        (:func:`sequence_model` rebuilds the model from them).
     """
-    from interest_lib import train
+    from interest_lib import models, train
 
     target = train.device(device)
-    h = {**SEQUENCE_DEFAULTS, **hyper}
+    unknown = set(hyper) - set(models.TRAJECTORY_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
+    h = {**models.TRAJECTORY_DEFAULTS, **hyper}
     params = {"data": setup.key, "cell": cell, "seed": seed, "device": target.type, **h}
 
     def compute() -> dict[str, np.ndarray]:
-        _, history, scores = train_sequence_model(setup, cell, seed=seed, device=target, **hyper)
+        model, history, scores = train_sequence_model(setup, cell, seed=seed, device=target, **h)
+        weights = {f"{_WEIGHT}{name}": value.detach().cpu().numpy()
+                   for name, value in model.state_dict().items()}
         return {"scores": scores, "valid_metric": np.asarray(history.valid_metric),
                 "train_loss": np.asarray(history.train_loss),
-                "seconds": np.asarray(history.seconds)}
+                "seconds": np.asarray(history.seconds),
+                "best_epoch": np.asarray(history.best_epoch or 0),
+                "stopped_early": np.asarray(history.stopped_early), **weights}
 
-    code = code_version(_PROTOCOL_MODULES + ("models", "train"), (train_sequence_model,))
+    code = code_version(_PROTOCOL_MODULES + ("models", "train"),
+                        (train_sequence_model, sequence_model_result))
     return cached("sequence_model", params, compute, code=code)
+
+
+def sequence_model(
+    setup: BookSetup, cell: str = "lstm", *, seed: int = 0, device: Any = None, **hyper: Any
+) -> tuple[Any, Any, np.ndarray]:
+    """Chapter 6's trained model, its training history and its test-day scores, from the cache.
+
+    Trains (:func:`train_sequence_model`) only when no result for these arguments is stored;
+    otherwise the model is rebuilt from the stored weights, so chapter 6 and chapter 7 see the
+    very same model.
+
+    Returns
+    -------
+    (model, history, test_scores)
+        A :class:`~interest_lib.models.TrajectoryModel` in eval mode on ``device``, a
+        :class:`~interest_lib.train.TrainingHistory` and ``float32 (len(setup.task("test")), C)``
+        probabilities.
+    """
+    import torch
+
+    from interest_lib import models, train
+
+    target = train.device(device)
+    stored = sequence_model_result(setup, cell, seed=seed, device=target, **hyper)
+    h = {**models.TRAJECTORY_DEFAULTS, **hyper}
+    model = models.TrajectoryModel(setup.n_categories, n_components=int(h["n_components"]),
+                                   embedding_dim=int(h["embedding_dim"]), hidden=int(h["hidden"]),
+                                   cell=cell)
+    model.load_state_dict({name[len(_WEIGHT):]: torch.from_numpy(np.array(value))
+                           for name, value in stored.items() if name.startswith(_WEIGHT)})
+    model.to(target).eval()
+    best = int(stored["best_epoch"])
+    history = train.TrainingHistory(
+        train_loss=[float(v) for v in stored["train_loss"]],
+        valid_metric=[float(v) for v in stored["valid_metric"]],
+        seconds=[float(v) for v in stored["seconds"]],
+        best_epoch=best or None,
+        stopped_early=bool(stored["stopped_early"]),
+        device=target.type,
+    )
+    return model, history, stored["scores"]
 
 
 MLP_DEFAULTS: dict[str, Any] = {
@@ -533,6 +582,7 @@ def train_interest_mlp(
     device: Any = None,
     scaler_on: str = "train",
     progress: bool = False,
+    store: bool = True,
     **hyper: Any,
 ) -> dict[str, Any]:
     """Train the interest MLP of chapter 3 and predict every user's test-day interest.
@@ -552,6 +602,9 @@ def train_interest_mlp(
     scaler_on
         ``"train"`` (right): the standardiser is fitted on the training examples. ``"all"``
         (the mistake of chapter 7): fitted on training, validation and test inputs together.
+    store
+        Also put the scores in the cache, where :func:`interest_mlp_scores` with the same
+        arguments finds them (so chapter 7 reuses the model chapter 3 trained).
     **hyper
         Overrides of :data:`MLP_DEFAULTS`.
 
@@ -630,8 +683,20 @@ def train_interest_mlp(
             scores = torch.softmax(logits, dim=-1).cpu().numpy()
     finally:
         torch.set_num_threads(threads)
+    if store:  # so that a later interest_mlp_scores(...) with the same arguments reads it back
+        params, code = _mlp_cache_key(setup, seed, target, scaler_on, h)
+        cached("interest_mlp", params, lambda: {"user_ids": test_ex.user_ids, "scores": scores},
+               code=code, refresh=True)
     return {"model": model, "history": history, "user_ids": test_ex.user_ids, "scores": scores,
             "weights": weights}
+
+
+def _mlp_cache_key(setup: BookSetup, seed: int, target: Any, scaler_on: str,
+                   h: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    params = {"data": setup.key, "seed": seed, "device": target.type, "scaler_on": scaler_on, **h}
+    code = code_version(_PROTOCOL_MODULES + ("models", "train", "static_interest"),
+                        (train_interest_mlp, _mlp_cache_key))
+    return params, code
 
 
 def interest_mlp_scores(
@@ -646,15 +711,13 @@ def interest_mlp_scores(
     from interest_lib import train
 
     target = train.device(device)
-    h = {**MLP_DEFAULTS, **hyper}
-    params = {"data": setup.key, "seed": seed, "device": target.type, "scaler_on": scaler_on, **h}
+    params, code = _mlp_cache_key(setup, seed, target, scaler_on, {**MLP_DEFAULTS, **hyper})
 
     def compute() -> dict[str, np.ndarray]:
-        out = train_interest_mlp(setup, seed=seed, device=target, scaler_on=scaler_on, **hyper)
+        out = train_interest_mlp(setup, seed=seed, device=target, scaler_on=scaler_on,
+                                 store=False, **hyper)
         return {"user_ids": out["user_ids"], "scores": out["scores"]}
 
-    code = code_version(_PROTOCOL_MODULES + ("models", "train", "static_interest"),
-                        (train_interest_mlp,))
     stored = cached("interest_mlp", params, compute, code=code)
     return stored["user_ids"], stored["scores"]
 
@@ -732,6 +795,31 @@ def user_bootstrap(
     return metrics.ConfidenceInterval(float(values[keep].mean()), float(low), float(high))
 
 
+def user_means(report: pd.DataFrame | ArrayLike, user_id: ArrayLike) -> pd.DataFrame | np.ndarray:
+    """Average per-point values over each user's points, users in increasing id order.
+
+    The book's convention (chapters 3, 5 and 6): a user's score is the mean over their
+    prediction points, and a method's score the mean over users, so every user counts once
+    whatever their activity. ``NaN`` values are left out of a user's mean.
+
+    Parameters
+    ----------
+    report
+        A per-point frame (:func:`point_report`) or one ``(n,)`` array.
+    user_id
+        ``(n,)`` the user of each point.
+
+    Returns
+    -------
+    pandas.DataFrame or numpy.ndarray
+        One row (or value) per user.
+    """
+    user_id = np.asarray(user_id)
+    if isinstance(report, pd.DataFrame):
+        return report.groupby(user_id).mean()
+    return pd.Series(np.asarray(report, dtype=np.float64)).groupby(user_id).mean().to_numpy()
+
+
 def leaderboard(
     reports: Mapping[str, pd.DataFrame],
     user_id: ArrayLike,
@@ -741,24 +829,33 @@ def leaderboard(
     ceiling: Sequence[str] = ("oracle",),
     n_boot: int = 1000,
     seed: int = 0,
+    average: str = "users",
 ) -> pd.DataFrame:
     """One row per method: mean metrics, a 95 % interval of ``metric`` and the 5 % tie rule.
+
+    With ``average="users"`` (the default) every value is a mean over users of the user's mean
+    over their points (:func:`user_means`), and the interval is
+    :func:`interest_lib.metrics.bootstrap_ci` of the users' means. With ``average="points"`` every
+    value is the mean over all points and the interval a cluster bootstrap of that mean
+    (:func:`user_bootstrap`). Either way users are resampled with all their points.
 
     Parameters
     ----------
     reports
         Method → per-point frame (:func:`point_report`), all on the same points.
     user_id
-        ``(n,)`` user of each point, for the bootstrap over users (:func:`user_bootstrap`).
+        ``(n,)`` user of each point.
     metric
         The metric that ranks the methods and gets an interval.
     columns
-        Metrics shown (means over points).
+        Metrics shown.
     ceiling
         Methods that are references, not competitors (the oracle): they are listed but never
         "the best".
     n_boot, seed
         Bootstrap replicates and seed (the same resamples for every method).
+    average
+        ``"users"`` or ``"points"``, see above.
 
     Returns
     -------
@@ -768,10 +865,18 @@ def leaderboard(
         :func:`~interest_lib.metrics.relative_difference`) and ``ties best``
         (:func:`~interest_lib.metrics.is_tie`; the best method ties with itself).
     """
+    if average not in ("users", "points"):
+        raise ValueError(f"average must be 'users' or 'points', got {average!r}")
     rows = {}
     for name, frame in reports.items():
-        ci = user_bootstrap(frame[metric].to_numpy(), user_id, n_boot=n_boot, seed=seed)
-        row = {c: float(np.nanmean(frame[c].to_numpy())) for c in columns}
+        shown = frame[list(dict.fromkeys([*columns, metric]))]
+        if average == "users":
+            means = user_means(shown, user_id)
+            ci = metrics.bootstrap_ci(means[metric].to_numpy(), n_boot=n_boot, seed=seed)
+        else:
+            means = shown
+            ci = user_bootstrap(shown[metric].to_numpy(), user_id, n_boot=n_boot, seed=seed)
+        row = {c: float(means[c].mean()) for c in columns}
         row.update({metric: ci.estimate, "low": ci.low, "high": ci.high})
         rows[name] = row
     table = pd.DataFrame(rows).T

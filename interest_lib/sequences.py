@@ -35,7 +35,7 @@ from numpy.typing import ArrayLike
 from torch import nn
 
 from interest_lib.features import CategoryVocabulary
-from interest_lib.schema import BEHAVIOR_TYPES
+from interest_lib.schema import BEHAVIOR_TYPES, DAY_S
 
 SESSION_GAP_S: int = 1800
 """A gap of more than this many seconds since the user's previous event starts a new session."""
@@ -43,6 +43,30 @@ SESSION_GAP_S: int = 1800
 N_TIME_FEATURES: int = 2
 """Time features per event in :class:`UserSequences`: log1p minutes since the previous event and
 log1p minutes to the event being predicted."""
+
+REQUEST_FEATURE_NAMES: tuple[str, ...] = (
+    "log_minutes_since_previous",
+    "log_minutes_to_next",
+    "next_opens_session",
+    "next_on_web",
+    "this_on_web",
+    "days_to_next",
+    "this_is_fresh",
+)
+"""Columns of ``time_features`` with ``user_sequences(..., request_context=True)``.
+
+The first two are the time features of :data:`N_TIME_FEATURES`. The others describe the *request*
+of the event being predicted, known when the request arrives (as the oracle knows it): whether it
+opens a session (gap over :data:`SESSION_GAP_S`), whether it comes from the web platform; then the
+platform of the input event, the time of the request in days since ``origin`` divided by
+:data:`DAYS_SCALE`, and whether the input event is a *fresh choice* (it opens a session or changes
+category, rather than repeating the previous category inside a session)."""
+
+N_REQUEST_FEATURES: int = len(REQUEST_FEATURE_NAMES)
+"""Number of :data:`REQUEST_FEATURE_NAMES`."""
+
+DAYS_SCALE: float = 10.0
+"""``days_to_next`` is measured in units of this many days, so it stays near the unit range."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,6 +404,11 @@ class UserSequences:
         ``(N,)`` position of the predicted event in the event table, ``-1`` if none.
     n_categories
         ``C``, the size of the vocabulary.
+    history_counts
+        ``(B, 2, C)`` float32 or ``None``: how often the owner chose each category *freshly*
+        (opening a session or changing category) before the sequence's first event — over all
+        platforms (``[:, 0]``) and on the web (``[:, 1]``). It carries the history that windows
+        (``max_len``) and ``context`` cut off. Built with ``request_context=True`` only.
     """
 
     user_id: np.ndarray
@@ -392,9 +421,15 @@ class UserSequences:
     event_row: np.ndarray
     target_row: np.ndarray
     n_categories: int
+    history_counts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.lengths.size)
+
+    @property
+    def n_time_features(self) -> int:
+        """Columns of ``time_features``: 2, or :data:`N_REQUEST_FEATURES` with request context."""
+        return int(self.time_features.shape[1])
 
     @property
     def offsets(self) -> np.ndarray:
@@ -430,9 +465,10 @@ class UserSequences:
         Returns
         -------
         (categories, behaviors, time_features, lengths, targets)
-            ``int64 (b, T)``, ``int64 (b, T)``, ``float32 (b, T, 2)``, ``int64 (b,)`` and
-            ``int64 (b, T)``; padding is category 0, behavior 0, time 0 and target ``-1``.
-            ``lengths`` can go straight to ``torch.nn.utils.rnn.pack_padded_sequence``.
+            ``int64 (b, T)``, ``int64 (b, T)``, ``float32 (b, T, F)`` (``F`` =
+            :attr:`n_time_features`), ``int64 (b,)`` and ``int64 (b, T)``; padding is category 0,
+            behavior 0, time 0 and target ``-1``. ``lengths`` can go straight to
+            ``torch.nn.utils.rnn.pack_padded_sequence``.
         """
         index = np.arange(len(self)) if index is None else np.asarray(index, dtype=np.int64)
         lengths = self.lengths[index]
@@ -455,13 +491,29 @@ class UserSequences:
             torch.from_numpy(pad(target, -1)),
         )
 
-    def tensors(self) -> tuple[torch.Tensor, ...]:
+    def history_tensor(self, index: ArrayLike | None = None) -> torch.Tensor:
+        """``float32 (b, 2, C)`` :attr:`history_counts` of some sequences (``None``: all).
+
+        Raises
+        ------
+        ValueError
+            If the sequences were built without ``request_context=True``.
+        """
+        if self.history_counts is None:
+            raise ValueError("no history counts: build the sequences with request_context=True")
+        index = np.arange(len(self)) if index is None else np.asarray(index, dtype=np.int64)
+        return torch.from_numpy(self.history_counts[index])
+
+    def tensors(self, history: bool = False) -> tuple[torch.Tensor, ...]:
         """All sequences padded, ``(categories, behaviors, time_features, lengths, targets)``.
 
         Ready for :func:`interest_lib.train.fit`, with targets outside ``mask`` set to ``-1``.
-        Build training sequences with ``max_len`` so the padded width stays small.
+        Build training sequences with ``max_len`` so the padded width stays small. With
+        ``history=True`` the tuple ends with :meth:`history_tensor` as a sixth tensor, the input of
+        :class:`interest_lib.models.TrajectoryModel`.
         """
-        return self.padded()
+        padded = self.padded()
+        return (*padded, self.history_tensor()) if history else padded
 
     def batches(self, batch_size: int = 256) -> Iterator[np.ndarray]:
         """Sequence indices in batches of similar length (longest first), to pad little."""
@@ -490,6 +542,8 @@ def user_sequences(
     max_len: int | None = None,
     stride: int | None = None,
     context: int | None = None,
+    request_context: bool = False,
+    origin: int | None = None,
 ) -> UserSequences:
     """Every user's events before ``end`` as one sequence (or as windows of ``max_len``).
 
@@ -527,6 +581,13 @@ def user_sequences(
         position, and drop older history. Evaluation with ``context=200`` conditions every
         prediction on at least the last 200 events (or the whole history when shorter) and
         costs far less than the full history for heavy users. ``None`` keeps everything.
+    request_context
+        Add the request features of :data:`REQUEST_FEATURE_NAMES` to ``time_features`` (which
+        then has :data:`N_REQUEST_FEATURES` columns) and fill ``history_counts``, the fresh
+        category choices before each sequence (so windows and ``context`` lose no counts).
+    origin
+        Unix seconds from which ``days_to_next`` is counted (default: the earliest timestamp of
+        ``events``); keep it the same for training and evaluation.
 
     Returns
     -------
@@ -552,8 +613,11 @@ def user_sequences(
         keep &= time < end
     if users is not None:
         keep &= np.isin(user, np.asarray(users))
+    if origin is None:
+        origin = int(events["timestamp"].min()) if len(events) else 0
     order, user, time = order[keep], user[keep], time[keep]
-    category = category_index(events["category_id"].to_numpy()[order], category_ids)
+    category_id = events["category_id"].to_numpy()[order]
+    category = category_index(category_id, category_ids)
     behavior = behavior_codes(events["behavior_type"].to_numpy()[order])
 
     n = order.size
@@ -561,10 +625,26 @@ def user_sequences(
     same_next[:-1] = user[1:] == user[:-1]
     gap = np.zeros(n, dtype=np.float64)
     gap[:-1] = np.where(same_next[:-1], time[1:] - time[:-1], 0)
-    time_features = np.zeros((n, N_TIME_FEATURES), dtype=np.float32)
+    n_features = N_REQUEST_FEATURES if request_context else N_TIME_FEATURES
+    time_features = np.zeros((n, n_features), dtype=np.float32)
     time_features[1:, 0] = np.log1p(gap[:-1] / 60.0)
     time_features[:, 1] = np.log1p(gap / 60.0)
     next_position = np.minimum(np.arange(n) + 1, max(n - 1, 0))
+    fresh = web = np.zeros(n, dtype=bool)
+    if request_context:
+        if "platform" in events.columns:
+            web = np.asarray(events["platform"].to_numpy()[order] == "web", dtype=bool)
+        same_prev = np.r_[False, same_next[:-1]] if n else np.zeros(0, dtype=bool)
+        prev_gap = np.r_[0.0, gap[:-1]] if n else np.zeros(0)
+        fresh = ~same_prev | (prev_gap > SESSION_GAP_S)
+        fresh[1:] |= category_id[1:] != category_id[:-1]
+        time_features[:, 2] = same_next & (gap > SESSION_GAP_S)
+        time_features[:, 3] = same_next & web[next_position]
+        time_features[:, 4] = web
+        time_features[:, 5] = np.where(
+            same_next, (time[next_position] - origin) / (DAY_S * DAYS_SCALE), 0.0
+        )
+        time_features[:, 6] = fresh
     target = np.where(same_next, category[next_position], -1) if n else category
     target_row = np.where(same_next, order[next_position], -1) if n else order
     if task is not None:
@@ -576,6 +656,10 @@ def user_sequences(
 
     starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]]) if n else np.zeros(0, np.int64)
     lengths = np.diff(np.r_[starts, n]).astype(np.int64)
+    # each event's position among its user's untrimmed events, for the history counts
+    position = np.arange(n)
+    user_start = np.repeat(starts, lengths)
+    category_untrimmed = category
     if context is not None and n:
         if context < 0:
             raise ValueError(f"context must be >= 0, got {context}")
@@ -590,6 +674,7 @@ def user_sequences(
         time_features, target, target_row, mask = (
             time_features[kept], target[kept], target_row[kept], mask[kept]
         )
+        position = position[kept]
         lengths = lengths - (new_starts - starts)
         starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
         n = order.size
@@ -614,6 +699,12 @@ def user_sequences(
         seq_user, lengths = seq_user[owner], win_lengths
     else:
         mask = mask[flat]
+    history_counts = None
+    if request_context:
+        first = position[flat[np.r_[0, np.cumsum(lengths)[:-1]]]] if lengths.size else flat[:0]
+        history_counts = _fresh_counts_before(
+            first, user_start[first], category_untrimmed, fresh, web, int(category_ids.size)
+        )
     return UserSequences(
         user_id=seq_user,
         lengths=lengths,
@@ -625,7 +716,38 @@ def user_sequences(
         event_row=order[flat],
         target_row=target_row[flat],
         n_categories=int(category_ids.size),
+        history_counts=history_counts,
     )
+
+
+def _fresh_counts_before(
+    first: np.ndarray,
+    user_start: np.ndarray,
+    category: np.ndarray,
+    fresh: np.ndarray,
+    web: np.ndarray,
+    n_categories: int,
+) -> np.ndarray:
+    """``(B, 2, C)`` fresh choices of each category in ``[user_start, first)``, all and on the web.
+
+    ``category``, ``fresh`` and ``web`` are indexed by untrimmed position; ``first`` and
+    ``user_start`` give each sequence's first position and its owner's first position.
+    """
+    n_seq = first.size
+    out = np.zeros((n_seq, 2, n_categories), dtype=np.float32)
+    before = first - user_start
+    if n_seq == 0 or before.sum() == 0:
+        return out
+    rows = _ranges(user_start, before)
+    seq = np.repeat(np.arange(n_seq), before)
+    cat = category[rows]
+    take = fresh[rows] & (cat >= 0)
+    for column, chosen in enumerate((take, take & web[rows])):
+        flat_index = seq[chosen] * n_categories + cat[chosen]
+        out[:, column] = np.bincount(flat_index, minlength=n_seq * n_categories).reshape(
+            n_seq, n_categories
+        )
+    return out
 
 
 def sequence_scores(
@@ -641,7 +763,9 @@ def sequence_scores(
     The model is called as ``model(categories, behaviors, lengths, time_features)`` and must
     return ``(b, T, C)`` next-category logits (as :class:`interest_lib.models.SequenceModel`
     does). A model with ``n_time_features`` of 0 or 1 gets no time features or only the first
-    one. Batches hold sequences of similar length, padded per batch.
+    one. A model whose attribute ``uses_history_counts`` is true (such as
+    :class:`interest_lib.models.TrajectoryModel`) also gets ``sequences.history_tensor(...)`` as
+    a fifth argument. Batches hold sequences of similar length, padded per batch.
 
     Parameters
     ----------
@@ -666,6 +790,12 @@ def sequence_scores(
 
         device = choose_device()
     n_time = int(getattr(model, "n_time_features", N_TIME_FEATURES))
+    if n_time > sequences.n_time_features:
+        raise ValueError(
+            f"the model expects {n_time} time features, the sequences have "
+            f"{sequences.n_time_features}; build them with request_context=True"
+        )
+    with_history = bool(getattr(model, "uses_history_counts", False))
     out_index = np.cumsum(sequences.mask) - 1
     out = np.zeros((sequences.n_predictions, sequences.n_categories), dtype=np.float32)
     model.eval()
@@ -681,15 +811,122 @@ def sequence_scores(
             if not selected.any():
                 continue
             where[rows[selected], cols[selected]] = True
-            logits = model(
+            arguments = [
                 categories.to(device),
                 behaviors.to(device),
                 lengths,
                 times[..., :n_time].to(device) if n_time else None,
-            )
+            ]
+            if with_history:
+                arguments.append(sequences.history_tensor(index).to(device))
+            logits = model(*arguments)
             picked = logits[torch.from_numpy(where).to(logits.device)].float()
             if softmax:
                 picked = torch.softmax(picked, dim=-1)
             # boolean indexing walks (row, col) in row-major order, the order of flat[selected]
             out[out_index[flat[selected]]] = picked.cpu().numpy()
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# one table for many methods
+# --------------------------------------------------------------------------------------------
+
+
+def evaluate_methods(
+    scores: dict[str, np.ndarray],
+    task: NextCategoryTask,
+    k: int = 10,
+    *,
+    reference: str | None = None,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """NDCG@k, HR@k and MRR of several methods on one task, with bootstrap intervals over users.
+
+    Each metric is the mean over the task's prediction points (as
+    :func:`interest_lib.metrics.ndcg_at_k` returns it). Its interval comes from a *cluster*
+    bootstrap over users (DESIGN §6): every replicate draws users with replacement and averages
+    all points of the drawn users, so the points of one user, which are not independent, stay
+    together. All methods and metrics share the same replicates.
+
+    Parameters
+    ----------
+    scores
+        Method name → ``(len(task), C)`` scores for the task's points.
+    task
+        The prediction points.
+    k
+        Cut-off of NDCG and HR.
+    reference
+        A method of ``scores`` (e.g. ``"oracle"``): adds the paired interval of each method's
+        NDCG@k minus the reference's, from the same replicates.
+    n_boot, alpha, seed
+        Bootstrap replicates, 1 - coverage, seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method (in the order given); columns ``NDCG@k``, ``NDCG@k low``,
+        ``NDCG@k high`` and the same for ``HR@k`` and ``MRR``; with a reference also
+        ``ΔNDCG@k``, ``ΔNDCG@k low``, ``ΔNDCG@k high``.
+    """
+    from interest_lib.metrics import ranking_report
+
+    if reference is not None and reference not in scores:
+        raise ValueError(f"reference {reference!r} is not one of the methods")
+    if n_boot < 1 or not 0.0 < alpha < 1.0:
+        raise ValueError(f"need n_boot >= 1 and 0 < alpha < 1, got {n_boot}, {alpha}")
+    names = (f"NDCG@{k}", f"HR@{k}", "MRR")
+    users, inverse = np.unique(task.user_id, return_inverse=True)
+    counts = np.bincount(inverse, minlength=users.size).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    # how often each user is drawn in each replicate, (n_boot, n_users)
+    draws = np.stack(
+        [np.bincount(rng.integers(0, users.size, users.size), minlength=users.size)
+         for _ in range(n_boot)]
+    ).astype(np.float64)  # fmt: skip
+    weight = draws @ counts  # number of points in each replicate
+    quantiles = [alpha / 2.0, 1.0 - alpha / 2.0]
+    sums: dict[str, dict[str, np.ndarray]] = {}
+    rows = []
+    for method, values in scores.items():
+        points = ranking_report(values, task.target, ks=(k,), per_user=True)
+        sums[method] = {}
+        row: dict[str, float] = {}
+        for name in names:
+            per_point = points[name].to_numpy()
+            sums[method][name] = np.bincount(inverse, weights=per_point, minlength=users.size)
+            low, high = np.quantile((draws @ sums[method][name]) / weight, quantiles)
+            row[name] = float(per_point.mean())
+            row[f"{name} low"], row[f"{name} high"] = float(low), float(high)
+        rows.append(row)
+    table = pd.DataFrame(rows, index=pd.Index(list(scores), name="method"))
+    if reference is not None:
+        ndcg = names[0]
+        deltas = []
+        for method in scores:
+            difference = sums[method][ndcg] - sums[reference][ndcg]
+            low, high = np.quantile((draws @ difference) / weight, quantiles)
+            deltas.append((float(difference.sum() / counts.sum()), float(low), float(high)))
+        table[f"Δ{ndcg}"] = [d[0] for d in deltas]
+        table[f"Δ{ndcg} low"] = [d[1] for d in deltas]
+        table[f"Δ{ndcg} high"] = [d[2] for d in deltas]
+    return table
+
+
+def gap_closed(value: float, baseline: float, ceiling: float) -> float:
+    r"""Share of the baseline-to-ceiling gap a method closes, :math:`(v - b) / (o - b)`.
+
+    1 means the method reaches the ceiling (the oracle), 0 that it is no better than the
+    baseline, a negative value that it is worse.
+
+    Raises
+    ------
+    ValueError
+        If the ceiling does not exceed the baseline (there is no gap to close).
+    """
+    if not ceiling > baseline:
+        raise ValueError(f"no gap: ceiling {ceiling} must exceed baseline {baseline}")
+    return float((value - baseline) / (ceiling - baseline))

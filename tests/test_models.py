@@ -259,3 +259,109 @@ def test_time_gap_features():
     np.testing.assert_allclose(time_gap_features([0, 120])[:, 0], [0, np.log1p(2)], rtol=1e-6)
     with pytest.raises(ValueError, match="sorted"):
         time_gap_features([10, 0])
+
+
+# --------------------------------------------------------------------------------------------
+# TrajectoryModel (chapter 6)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trajectory_data():
+    from interest_lib.features import CategoryVocabulary
+    from interest_lib.sequences import next_category_task
+    from interest_lib.simulation import simulate
+    from interest_lib.split import split_by_time
+
+    sim = simulate(n_users=60, seed=5)
+    split = split_by_time(sim.events)
+    ids = CategoryVocabulary.fit(split.train).ids
+    train_task = next_category_task(sim.events, ids, None, split.train_end)
+    valid_task = next_category_task(sim.events, ids, split.train_end, split.valid_end)
+    test_task = next_category_task(sim.events, ids, split.valid_end, split.test_end)
+    return sim.events, ids, train_task, valid_task, test_task
+
+
+def test_trajectory_model_outputs_log_probabilities(trajectory_data):
+    from interest_lib.models import TrajectoryModel
+    from interest_lib.sequences import user_sequences
+
+    events, ids, train_task, _, _ = trajectory_data
+    seqs = user_sequences(events, ids, train_task, max_len=12, request_context=True)
+    categories, behaviors, times, lengths, targets, history = seqs.tensors(history=True)
+    set_seed(0)
+    for cell in ("lstm", "gru"):
+        model = TrajectoryModel(len(ids), n_components=3, hidden=8, embedding_dim=4, cell=cell)
+        out = model(categories, behaviors, lengths, times, history)
+        assert out.shape == (*categories.shape, len(ids))
+        valid = torch.arange(categories.shape[1])[None] < lengths[:, None]
+        torch.testing.assert_close(out.exp().sum(-1)[valid], torch.ones(int(valid.sum())),
+                                   atol=1e-4, rtol=0)  # fmt: skip
+        # padding after a sequence does not change its outputs (no packing needed)
+        longer = [torch.cat([t, t[:, :3]], dim=1) for t in (categories, behaviors, times)]
+        out_longer = model(longer[0], longer[1], lengths, longer[2], history)
+        torch.testing.assert_close(out_longer[:, : categories.shape[1]][valid], out[valid])
+    with pytest.raises(ValueError, match="cell"):
+        TrajectoryModel(len(ids), cell="rnn")
+
+
+def test_trajectory_model_copies_inside_sessions_only():
+    from interest_lib.models import TrajectoryModel
+
+    set_seed(0)
+    model = TrajectoryModel(N_CATEGORIES, n_components=2, hidden=4, embedding_dim=4)
+    categories = torch.tensor([[3, 3, 5]])
+    times = torch.zeros(1, 3, 7)
+    times[..., 6] = 1.0  # every event a fresh choice
+    history = torch.zeros(1, 2, N_CATEGORIES)
+    with torch.no_grad():
+        model.copy.bias.fill_(10.0)  # rho close to 1
+        model.copy.weight.zero_()
+        inside = model(categories, torch.zeros_like(categories), torch.tensor([3]), times, history)
+        times[..., 2] = 1.0  # now every next event opens a session: no copy
+        across = model(categories, torch.zeros_like(categories), torch.tensor([3]), times, history)
+    assert inside[0, 2].exp()[5] > 0.99  # copies the last category
+    assert across[0, 2].exp()[5] < 0.9
+
+
+def test_session_counts_restart_at_new_sessions():
+    from interest_lib.models import _session_counts
+
+    choices = torch.tensor([[[1.0, 0], [0, 1], [1, 0], [1, 0]]])
+    opens = torch.tensor([[False, False, True, False]])
+    out = _session_counts(choices, opens)
+    torch.testing.assert_close(out[0], torch.tensor([[1.0, 0], [1, 1], [1, 0], [2, 0]]))
+
+
+def test_fit_and_score_a_trajectory_model(trajectory_data):
+    from interest_lib.models import (
+        TrajectoryModel,
+        fit_trajectory_model,
+        trajectory_optimizer,
+        trajectory_scores,
+    )
+
+    events, ids, train_task, valid_task, test_task = trajectory_data
+    model, history = fit_trajectory_model(
+        events, ids, train_task, valid_task, cell="gru", device="cpu", hidden=8,
+        n_components=3, embedding_dim=4, window=16, epochs=2, batch_size=32,
+    )  # fmt: skip
+    assert isinstance(model, TrajectoryModel) and not model.training
+    assert history.epochs >= 1 and np.isfinite(history.train_loss).all()
+    assert np.isfinite(history.valid_metric).all()
+    scores = trajectory_scores(model, events, ids, test_task, device="cpu")
+    assert scores.shape == (len(test_task), len(ids))
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-4)
+    bounded = trajectory_scores(model, events, ids, test_task, context=5, device="cpu")
+    assert bounded.shape == scores.shape
+    again, _ = fit_trajectory_model(
+        events, ids, train_task, valid_task, cell="gru", device="cpu", hidden=8,
+        n_components=3, embedding_dim=4, window=16, epochs=2, batch_size=32,
+    )  # fmt: skip
+    np.testing.assert_allclose(trajectory_scores(again, events, ids, test_task, device="cpu"),
+                               scores, atol=1e-6)  # fmt: skip
+    with pytest.raises(TypeError, match="unknown hyper-parameter"):
+        fit_trajectory_model(events, ids, train_task, valid_task, hiden=8)
+    groups = trajectory_optimizer(model, lr=0.01, component_lr=0.05).param_groups
+    assert [g["lr"] for g in groups] == [0.01, 0.05]
+    assert groups[1]["params"][0] is model.components

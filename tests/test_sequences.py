@@ -251,3 +251,108 @@ def test_training_tensors_work_with_fit(model_sim):
     history = fit(model, seqs.tensors(), loss_fn=loss_fn, epochs=1, batch_size=64,
                   device="cpu", progress=False)  # fmt: skip
     assert np.isfinite(history.train_loss[0])
+
+
+# --- request context, history counts, one table for many methods ---------------------------------
+
+
+def test_request_context_features_on_the_tiny_log():
+    from interest_lib.sequences import N_REQUEST_FEATURES, REQUEST_FEATURE_NAMES
+
+    events = tiny_log()
+    task = next_category_task(events, CATEGORIES, S, S + DAY_S)
+    seqs = user_sequences(events, CATEGORIES, task, request_context=True)
+    assert seqs.time_features.shape == (14, N_REQUEST_FEATURES) == (14, len(REQUEST_FEATURE_NAMES))
+    plain = user_sequences(events, CATEGORIES, task)
+    np.testing.assert_array_equal(seqs.time_features[:, :2], plain.time_features)
+    np.testing.assert_array_equal(seqs.mask, plain.mask)
+    user1 = seqs.time_features[0:5]
+    np.testing.assert_array_equal(user1[:, 2], [0, 0, 1, 0, 0])  # the next event opens a session
+    np.testing.assert_array_equal(user1[:, 3], [1, 0, 1, 0, 0])  # the next event is on the web
+    np.testing.assert_array_equal(user1[:, 4], [0, 1, 0, 1, 0])  # this event is on the web
+    np.testing.assert_array_equal(user1[:, 6], [1, 0, 1, 1, 1])  # fresh: new session or change
+    origin = S - 5 * DAY_S  # the earliest timestamp of the log
+    np.testing.assert_allclose(user1[:4, 5], (np.array([60, 120, 5 * DAY_S + 100, 5 * DAY_S + 200])
+                                              / (10 * DAY_S)), rtol=1e-6)  # fmt: skip
+    assert user1[4, 5] == 0  # no next event
+    shifted = user_sequences(events, CATEGORIES, task, request_context=True, origin=origin - DAY_S)
+    np.testing.assert_allclose(shifted.time_features[:4, 5], user1[:4, 5] + 0.1, rtol=1e-6)
+    # without a platform column the web flags are 0
+    no_platform = user_sequences(events.drop(columns="platform"), CATEGORIES,
+                                 next_category_task(events.drop(columns="platform"), CATEGORIES,
+                                                    S, S + DAY_S), request_context=True)  # fmt: skip
+    assert not no_platform.time_features[:, 3:5].any()
+
+
+def test_history_counts_keep_what_windows_and_context_cut_off():
+    events = tiny_log()
+    task = next_category_task(events, CATEGORIES, None, None)
+    full = user_sequences(events, CATEGORIES, task, request_context=True)
+    assert full.history_counts.shape == (3, 2, 3)
+    assert not full.history_counts.any()  # nothing before a whole history
+    windows = user_sequences(events, CATEGORIES, task, max_len=2, request_context=True)
+    np.testing.assert_array_equal(windows.user_id, [1, 1, 1, 2, 2, 2, 3, 3])
+    # user 1: fresh choices 10 (app) before [1, 3); 10, 20 (app) before [3, 5)
+    np.testing.assert_array_equal(windows.history_counts[:3, 0], [[0, 0, 0], [1, 0, 0], [1, 1, 0]])
+    assert not windows.history_counts[:3, 1].any()
+    # user 2 (20 web, 30 app, 20 web in a new session, 20 repeated): before its last window
+    np.testing.assert_array_equal(windows.history_counts[5], [[0, 2, 1], [0, 2, 0]])
+    # user 3's unknown category 99 is never counted
+    assert windows.history_counts[7].sum() == 2
+    trimmed = user_sequences(events, CATEGORIES, next_category_task(events, CATEGORIES, S, S + DAY_S),
+                             context=1, request_context=True)  # fmt: skip
+    # user 1's first point is predicted at position 2: context=1 keeps positions 1.., counts 0's
+    np.testing.assert_array_equal(trimmed.history_counts[0], [[1, 0, 0], [0, 0, 0]])
+    assert trimmed.lengths[0] == 4
+    categories, behaviors, times, lengths, targets, history = windows.tensors(history=True)
+    assert history.shape == (8, 2, 3) and times.shape[-1] == 7
+    with pytest.raises(ValueError, match="request_context"):
+        user_sequences(events, CATEGORIES, task).tensors(history=True)
+
+
+def test_sequence_scores_pass_history_counts(model_sim):
+    from interest_lib.models import TrajectoryModel
+
+    task = sim_task(model_sim)
+    seqs = user_sequences(model_sim.events, task.category_ids, task, request_context=True)
+    torch.manual_seed(0)
+    model = TrajectoryModel(task.n_categories, hidden=8, embedding_dim=4, n_components=3)
+    one = sequence_scores(model, seqs, batch_size=1, device="cpu")
+    many = sequence_scores(model, seqs, batch_size=64, device="cpu")
+    np.testing.assert_allclose(one, many, atol=1e-5)
+    np.testing.assert_allclose(many.sum(axis=1), 1.0, rtol=1e-4)
+    # windows with their history counts give the same taste as the whole history
+    windowed = user_sequences(model_sim.events, task.category_ids, task, max_len=40, stride=20,
+                              request_context=True)  # fmt: skip
+    assert sequence_scores(model, windowed, device="cpu").shape == many.shape
+    with pytest.raises(ValueError, match="request_context=True"):
+        sequence_scores(model, user_sequences(model_sim.events, task.category_ids, task),
+                        device="cpu")  # fmt: skip
+
+
+def test_evaluate_methods_and_gap_closed(small_sim):
+    from interest_lib.metrics import hit_rate_at_k, mrr, ndcg_at_k
+    from interest_lib.sequences import evaluate_methods, gap_closed
+
+    task = sim_task(small_sim)
+    rng = np.random.default_rng(0)
+    good = np.eye(task.n_categories)[task.target] + rng.random((len(task), task.n_categories))
+    noise = rng.random((len(task), task.n_categories))
+    table = evaluate_methods({"good": good, "noise": noise}, task, reference="good", n_boot=200)
+    assert list(table.index) == ["good", "noise"]
+    assert table.loc["noise", "NDCG@10"] == pytest.approx(ndcg_at_k(noise, task.target, 10))
+    assert table.loc["noise", "HR@10"] == pytest.approx(hit_rate_at_k(noise, task.target, 10))
+    assert table.loc["noise", "MRR"] == pytest.approx(mrr(noise, task.target))
+    for name in ("NDCG@10", "HR@10", "MRR"):
+        assert (table[f"{name} low"] <= table[name]).all() and (table[name] <= table[f"{name} high"]).all()
+    assert table.loc["good", ["ΔNDCG@10", "ΔNDCG@10 low", "ΔNDCG@10 high"]].abs().max() == 0
+    assert table.loc["noise", "ΔNDCG@10 high"] < 0
+    again = evaluate_methods({"good": good, "noise": noise}, task, reference="good", n_boot=200)
+    pd.testing.assert_frame_equal(table, again)  # seeded
+    with pytest.raises(ValueError, match="reference"):
+        evaluate_methods({"noise": noise}, task, reference="oracle")
+    assert gap_closed(0.7, 0.6, 0.7) == pytest.approx(1.0)
+    assert gap_closed(0.6, 0.6, 0.7) == 0.0
+    assert gap_closed(0.5, 0.6, 0.7) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="no gap"):
+        gap_closed(0.5, 0.7, 0.6)

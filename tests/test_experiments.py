@@ -1,0 +1,348 @@
+"""The experiments module: the cache, the protocol object, leaderboards and the mistake helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from interest_lib import baselines, experiments, metrics, models
+from interest_lib.sequences import condition_on_change
+from interest_lib.simulation import simulate
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Every test gets an empty cache of its own."""
+    monkeypatch.setenv(experiments.CACHE_ENV, str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def setup():
+    return experiments.book_setup(simulate(n_users=300, seed=3))
+
+
+# --------------------------------------------------------------------------------------------
+# the cache
+# --------------------------------------------------------------------------------------------
+
+
+def test_cached_computes_once_and_keys_on_params(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": np.arange(3), "y": np.ones((2, 2), np.float32)}
+
+    first = experiments.cached("demo", {"a": 1}, compute)
+    again = experiments.cached("demo", {"a": 1}, compute)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(first["x"], again["x"])
+    assert again["y"].dtype == np.float32
+    experiments.cached("demo", {"a": 2}, compute)
+    experiments.cached("demo", {"a": 1}, compute, code="other code")
+    experiments.cached("demo", {"a": 1}, compute, refresh=True)
+    assert len(calls) == 4
+    assert experiments.clear_cache() == 3
+    experiments.cached("demo", {"a": 1}, compute)
+    assert len(calls) == 5
+
+
+def test_cache_can_be_switched_off(monkeypatch):
+    monkeypatch.setenv(experiments.CACHE_ENV, "off")
+    assert experiments.cache_dir() is None
+    calls = []
+    for _ in range(2):
+        experiments.cached("demo", {}, lambda: calls.append(1) or {"x": np.zeros(1)})
+    assert len(calls) == 2
+    assert experiments.clear_cache() == 0
+
+
+def test_default_cache_dir_is_under_tempdir(monkeypatch, tmp_path):
+    import tempfile
+
+    monkeypatch.delenv(experiments.CACHE_ENV, raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert experiments.cache_dir() == tmp_path / "interest_lib_cache"
+
+
+def test_a_damaged_file_is_recomputed():
+    experiments.cached("demo", {}, lambda: {"x": np.zeros(1)})
+    (path,) = experiments.cache_dir().glob("demo-*.npz")
+    path.write_bytes(b"not a zip file")
+    out = experiments.cached("demo", {}, lambda: {"x": np.ones(1)})
+    np.testing.assert_array_equal(out["x"], [1.0])
+
+
+def test_fingerprint_and_code_version():
+    frame = pd.DataFrame({"a": [1, 2], "b": pd.Categorical(["x", "y"])})
+    assert experiments.fingerprint(frame) == experiments.fingerprint(frame.copy())
+    changed = frame.copy()
+    changed.loc[1, "a"] = 3
+    assert experiments.fingerprint(changed) != experiments.fingerprint(frame)
+    assert experiments.fingerprint(np.arange(3)) != experiments.fingerprint(np.arange(3.0))
+    one = experiments.code_version(["metrics"], [experiments.leaderboard])
+    assert one == experiments.code_version(["metrics"], [experiments.leaderboard])
+    assert one != experiments.code_version(["metrics", "baselines"], [experiments.leaderboard])
+    with pytest.raises(ValueError, match="no module"):
+        experiments.code_version(["no_such_module"])
+
+
+# --------------------------------------------------------------------------------------------
+# the protocol and the reports
+# --------------------------------------------------------------------------------------------
+
+
+def test_setup_tasks_and_positions(setup):
+    test, changed = setup.task("test"), setup.task("test", changed=True)
+    assert setup.task("test") is test  # built once
+    assert test.start == setup.split.valid_end and test.end == setup.split.test_end
+    assert setup.task("train").end == setup.split.train_end
+    np.testing.assert_array_equal(setup.category_ids, np.unique(setup.split.train["category_id"]))
+    position = setup.changed_positions()
+    np.testing.assert_array_equal(test.rows[position], changed.rows)
+    users, first = setup.first_positions()
+    np.testing.assert_array_equal(users, np.unique(test.user_id))
+    assert np.all(test.user_id[first] == users)
+    with pytest.raises(ValueError, match="part"):
+        setup.task("holdout")
+
+
+def test_per_changed_equals_scoring_the_changed_task(setup):
+    test, changed = setup.task("test"), setup.task("test", changed=True)
+    train = setup.split.train
+    direct = baselines.markov_scores(changed, train)
+    derived = experiments.per_changed(baselines.markov_scores(test, train), setup)
+    np.testing.assert_allclose(derived, direct)
+    oracle = experiments.per_changed(baselines.oracle_scores(setup.sim, test), setup)
+    np.testing.assert_array_equal(oracle, baselines.oracle_scores(setup.sim, changed))
+    # the cached oracle is the library's oracle, bit for bit, for both targets
+    np.testing.assert_array_equal(experiments.oracle_scores(setup),
+                                  baselines.oracle_scores(setup.sim, test))
+    np.testing.assert_array_equal(experiments.oracle_scores(setup, changed=True),
+                                  baselines.oracle_scores(setup.sim, changed))
+
+
+def test_baseline_reports_equal_the_library_and_are_cached(setup):
+    reports = experiments.baseline_reports(setup)
+    assert list(reports) == [*baselines.BASELINE_NAMES, "oracle"]
+    test = setup.task("test")
+    scores = baselines.baseline_scores(test, setup.split.train, simulation=setup.sim)
+    for name, frame in reports.items():
+        expected = metrics.ranking_report(scores[name], test.target, experiments.KS, per_user=True)
+        pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
+    files = list(experiments.cache_dir().glob("baseline_reports-*.npz"))
+    assert len(files) == 1
+    again = experiments.baseline_reports(setup)
+    pd.testing.assert_frame_equal(again["oracle"], reports["oracle"])
+
+
+def test_static_user_scores(setup):
+    test = setup.task("test")
+    users = np.unique(test.user_id)[::2]  # half of the users have a row
+    rng = np.random.default_rng(0)
+    rows = rng.dirichlet(np.ones(setup.n_categories), size=users.size)
+    fallback = np.full(setup.n_categories, 1.0 / setup.n_categories)
+    out = experiments.static_user_scores(users[::-1], rows[::-1], test, fallback)
+    has = np.isin(test.user_id, users)
+    np.testing.assert_allclose(out[has], rows[np.searchsorted(users, test.user_id[has])])
+    np.testing.assert_allclose(out[~has], fallback[None].repeat((~has).sum(), 0))
+    changed = setup.task("test", changed=True)
+    out_changed = experiments.static_user_scores(users, rows, changed, fallback)
+    np.testing.assert_allclose(out_changed.sum(axis=1), 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# leaderboards
+# --------------------------------------------------------------------------------------------
+
+
+def test_user_bootstrap_keeps_users_together():
+    rng = np.random.default_rng(1)
+    user = np.repeat(np.arange(50), 20)
+    # strongly clustered values: each user's points are all equal
+    values = np.repeat(rng.random(50), 20)
+    clustered = experiments.user_bootstrap(values, user, n_boot=500, seed=0)
+    naive = metrics.bootstrap_ci(values, n_boot=500, seed=0)
+    assert clustered.estimate == pytest.approx(values.mean())
+    assert clustered.low < clustered.estimate < clustered.high
+    assert (clustered.high - clustered.low) > 2 * (naive.high - naive.low)
+    # one point per user: the same as the ordinary bootstrap of the mean
+    single = experiments.user_bootstrap(values[:50], np.arange(50), n_boot=300, seed=4)
+    plain = metrics.bootstrap_ci(values[:50], n_boot=300, seed=4)
+    assert single == pytest.approx(plain)
+    with_nan = experiments.user_bootstrap(np.r_[values, np.nan], np.r_[user, 99], seed=0)
+    assert with_nan.estimate == pytest.approx(values.mean())
+
+
+def test_leaderboard_tie_rule_and_order():
+    user = np.arange(200) % 40
+    reports = {
+        "weak": pd.DataFrame({"NDCG@10": np.full(200, 0.50), "HR@1": 0.1}),
+        "best": pd.DataFrame({"NDCG@10": np.full(200, 0.80), "HR@1": 0.3}),
+        "close": pd.DataFrame({"NDCG@10": np.full(200, 0.78), "HR@1": 0.3}),
+        "oracle": pd.DataFrame({"NDCG@10": np.full(200, 0.95), "HR@1": 0.5}),
+    }
+    board = experiments.leaderboard(reports, user, columns=("HR@1",), n_boot=50)
+    assert list(board.index) == ["oracle", "best", "close", "weak"]
+    assert board.loc["best", "vs best"] == 0.0 and board.loc["best", "ties best"]
+    assert board.loc["close", "ties best"] and not board.loc["weak", "ties best"]
+    assert not board.loc["oracle", "ties best"]  # a ceiling, not a competitor
+    assert board.loc["close", "vs best"] == pytest.approx(metrics.relative_difference(0.78, 0.80))
+    assert board.loc["weak", "low"] == pytest.approx(0.5)
+
+
+def test_leaderboard_averages_users_then_bootstraps():
+    rng = np.random.default_rng(5)
+    user = rng.integers(0, 60, 900)
+    frame = pd.DataFrame({"NDCG@10": rng.random(900), "HR@1": (rng.random(900) < 0.3) * 1.0})
+    board = experiments.leaderboard({"m": frame}, user, columns=("HR@1",), n_boot=300, seed=2)
+    per_user = frame.groupby(user).mean()
+    ci = metrics.bootstrap_ci(per_user["NDCG@10"].to_numpy(), n_boot=300, seed=2)
+    assert board.loc["m", "NDCG@10"] == pytest.approx(ci.estimate)
+    assert (board.loc["m", "low"], board.loc["m", "high"]) == pytest.approx((ci.low, ci.high))
+    assert board.loc["m", "HR@1"] == pytest.approx(per_user["HR@1"].mean())
+    np.testing.assert_allclose(experiments.user_means(frame["HR@1"].to_numpy(), user),
+                               per_user["HR@1"].to_numpy())
+    by_points = experiments.leaderboard({"m": frame}, user, columns=("HR@1",), n_boot=300, seed=2,
+                                        average="points")
+    cluster = experiments.user_bootstrap(frame["NDCG@10"].to_numpy(), user, n_boot=300, seed=2)
+    assert by_points.loc["m", "NDCG@10"] == pytest.approx(frame["NDCG@10"].mean())
+    assert (by_points.loc["m", "low"], by_points.loc["m", "high"]) == pytest.approx(
+        (cluster.low, cluster.high))
+    assert by_points.loc["m", "HR@1"] == pytest.approx(frame["HR@1"].mean())
+    with pytest.raises(ValueError, match="average"):
+        experiments.leaderboard({"m": frame}, user, average="events")
+
+
+# --------------------------------------------------------------------------------------------
+# mistakes
+# --------------------------------------------------------------------------------------------
+
+
+def test_random_split_mask():
+    mask = experiments.random_split(pd.DataFrame({"a": np.arange(10_000)}), 0.2, seed=1)
+    assert mask.dtype == bool and 0.18 < mask.mean() < 0.22
+    with pytest.raises(ValueError):
+        experiments.random_split(pd.DataFrame({"a": [1]}), 1.5)
+
+
+def test_random_split_comparison_shapes(setup):
+    result = experiments.random_split_comparison(setup, seed=0)
+    assert set(result["random"]) == set(experiments.RANDOM_SPLIT_METHODS)
+    time_task = setup.task("test")
+    assert len(result["time"]["Markov chain"]) == len(time_task)
+    assert len(result["random"]["user profile"]) == result["random user_id"].size
+    # the time-split Markov chain is the library's baseline
+    expected = metrics.ndcg_at_k(baselines.markov_scores(time_task, setup.split.train),
+                                 time_task.target, 10, per_user=True)
+    np.testing.assert_allclose(result["time"]["Markov chain"]["NDCG@10"], expected)
+
+
+def test_user_profile_scores_use_every_event_of_the_frame(setup):
+    task = setup.task("test")
+    scores = experiments.user_profile_scores(task, setup.split.train)
+    users, inverse = np.unique(task.user_id, return_inverse=True)
+    expected = baselines.user_history_distribution(setup.split.train, task.category_ids, users,
+                                                   end=None)[inverse]
+    np.testing.assert_allclose(scores, expected)
+    changed = setup.task("test", changed=True)
+    np.testing.assert_allclose(
+        experiments.user_profile_scores(changed, setup.split.train),
+        condition_on_change(expected[setup.changed_positions()], changed))
+
+
+def test_sampled_ranks_by_hand_and_limits():
+    scores = np.array([[0.1, 0.9, 0.5, 0.3], [0.4, 0.3, 0.2, 0.1]])
+    target = np.array([2, 0])
+    # with every other item sampled, the sampled rank is the full rank
+    np.testing.assert_array_equal(experiments.sampled_ranks(scores, target, 3), [1, 0])
+    one = experiments.sampled_ranks(scores, target, 1, seed=5)
+    assert one[1] == 0 and one[0] in (0, 1)
+    with pytest.raises(ValueError):
+        experiments.sampled_ranks(scores, target, 4)
+
+
+def test_sampled_ranks_never_draw_the_target():
+    rng = np.random.default_rng(0)
+    scores = rng.random((500, 30))
+    target = rng.integers(0, 30, 500)
+    scores[np.arange(500), target] = -1.0  # the worst item: its rank is the number drawn
+    np.testing.assert_array_equal(experiments.sampled_ranks(scores, target, 7, seed=2), 7)
+
+
+def test_sampled_item_ranks_match_sampled_ranks_logic():
+    rng = np.random.default_rng(3)
+    full = rng.random((60, 40))
+    target = rng.integers(0, 40, 60)
+    ranks = experiments.sampled_item_ranks(lambda rows, c: np.take_along_axis(full[rows], c, 1),
+                                           np.arange(60), target, 40, 39, seed=0)
+    np.testing.assert_array_equal(ranks, metrics.target_rank(full, target))
+    full[np.arange(60), target] = -1.0
+    worst = experiments.sampled_item_ranks(lambda rows, c: np.take_along_axis(full[rows], c, 1),
+                                           np.arange(60), target, 40, 5, seed=1)
+    np.testing.assert_array_equal(worst, 5)
+    with pytest.raises(ValueError):
+        experiments.sampled_item_ranks(lambda r, c: c, np.arange(2), np.array([0, 40]), 40, 3)
+
+
+def test_rank_report():
+    out = experiments.rank_report(np.array([0, 1, 4]), ks=(1, 3))
+    assert out["HR@1"] == pytest.approx(1 / 3) and out["HR@3"] == pytest.approx(2 / 3)
+    assert out["NDCG@3"] == pytest.approx((1 + 1 / np.log2(3)) / 3)
+    assert out["MRR"] == pytest.approx((1 + 1 / 2 + 1 / 5) / 3)
+
+
+def test_unknown_hyper_parameters_are_rejected(setup):
+    with pytest.raises(TypeError, match="hyper"):
+        experiments.train_sequence_model(setup, "lstm", hidden_size=3)
+    with pytest.raises(TypeError, match="hyper"):
+        experiments.train_interest_mlp(setup, width=3)
+    with pytest.raises(ValueError, match="scaler_on"):
+        experiments.train_interest_mlp(setup, scaler_on="test")
+
+
+# --------------------------------------------------------------------------------------------
+# the learned models: deterministic, and the cache returns what training returned
+# --------------------------------------------------------------------------------------------
+
+
+def test_sequence_model_scores_are_reproducible_and_cached(setup):
+    small = {"epochs": 1, "hidden": 8, "embedding_dim": 4}
+    _, history, scores = experiments.train_sequence_model(setup, "gru", seed=1, device="cpu", **small)
+    assert scores.shape == (len(setup.task("test")), setup.n_categories)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
+    assert history.epochs == 1
+    first = experiments.sequence_model_scores(setup, "gru", seed=1, device="cpu", **small)
+    np.testing.assert_array_equal(first, scores)  # training is deterministic on the CPU
+    files = list(experiments.cache_dir().glob("sequence_model-*.npz"))
+    assert len(files) == 1
+    again = experiments.sequence_model_scores(setup, "gru", seed=1, device="cpu", **small)
+    np.testing.assert_array_equal(again, scores)
+    assert len(list(experiments.cache_dir().glob("sequence_model-*.npz"))) == 1
+    experiments.sequence_model_scores(setup, "gru", seed=2, device="cpu", **small)
+    assert len(list(experiments.cache_dir().glob("sequence_model-*.npz"))) == 2
+    # the model itself comes back from the stored weights, with its history
+    model, stored_history, stored = experiments.sequence_model(setup, "gru", seed=1, device="cpu",
+                                                               **small)
+    np.testing.assert_array_equal(stored, scores)
+    assert stored_history.train_loss == pytest.approx(history.train_loss)
+    assert stored_history.best_epoch == history.best_epoch
+    rescored = models.trajectory_scores(model, setup.events, setup.category_ids,
+                                        setup.task("test"), device="cpu")
+    np.testing.assert_allclose(rescored, scores, atol=1e-5)
+
+
+def test_interest_mlp_scores_are_reproducible_and_cached(setup):
+    small = {"epochs": 2, "hidden": 8, "n_windows": 2}
+    out = experiments.train_interest_mlp(setup, seed=0, device="cpu", **small)
+    stored = experiments.cached  # training stored the scores: reading them must not train again
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(experiments, "cached", lambda name, params, compute, **kw: stored(
+            name, params, lambda: pytest.fail("trained again"), **kw))
+        users, scores = experiments.interest_mlp_scores(setup, seed=0, device="cpu", **small)
+    np.testing.assert_array_equal(users, out["user_ids"])
+    np.testing.assert_array_equal(scores, out["scores"])
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
+    _, leaky = experiments.interest_mlp_scores(setup, seed=0, device="cpu", scaler_on="all", **small)
+    assert not np.allclose(leaky, scores)  # the scaler fitted on all data changes the model
