@@ -142,3 +142,18 @@ def test_first_layer_columns_recover_the_segments(chapter):
         static_interest.cosine_similarity_matrix(profile),
     )
     assert agreement > 0.5
+
+
+def test_chapter_7_leaderboard_uses_this_very_model(chapter):
+    """experiments.train_interest_mlp (chapter 7's MLP entry) repeats this chapter's training."""
+    from interest_lib import experiments
+
+    setup = experiments.book_setup(chapter["sim"])
+    with threadpool_limits(1):
+        out = experiments.train_interest_mlp(setup, seed=SEED, device="cpu", store=False,
+                                             hidden=HIDDEN, dropout=DROPOUT, epochs=EPOCHS)
+    test_ex = chapter["test_ex"]
+    np.testing.assert_array_equal(out["user_ids"], test_ex.user_ids)
+    assert out["history"].best_epoch == chapter["history"].best_epoch
+    ndcg = metrics.ndcg_at_k(out["scores"], test_ex.targets, 10, per_user=True)
+    np.testing.assert_allclose(ndcg, chapter["ndcg"]["MLP"], atol=1e-6)
