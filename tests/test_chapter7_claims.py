@@ -253,3 +253,183 @@ def test_recall_score_needs_an_average_on_multiclass_labels():
     assert macro == pytest.approx((3 / 4 + 1 / 2 + 1 / 2) / 3)
     assert micro == pytest.approx(np.mean(TOY_TRUE == TOY_PRED)) == pytest.approx(5 / 8)
     assert macro != pytest.approx(micro)
+
+
+# --------------------------------------------------------------------------------------------
+# cold-start users: chapter 5's transfer methods on chapter 5's evaluation
+# --------------------------------------------------------------------------------------------
+
+K_GRID = (10, 25, 50, 100, 200, 400, 800, 1600)  # chapter 5's parameters cell
+STRENGTH_GRID = (5, 20, 50, 100, 200, 500)
+POPULARITY = "(a) web popularity"
+OWN_APP = "(c1) own app profile, exposure-corrected"
+KNN_APP = "(c2) kNN of own app profile, exposure-corrected"
+PRETRAINED = "(f) MLP pretrained on app, n = 0"
+
+
+@pytest.fixture(scope="module")
+def cold_case(setup):
+    return experiments.cold_start_case(setup, seed=SEED)
+
+
+@pytest.fixture(scope="module")
+def chapter5_direct(setup):
+    """Chapter 5's evaluation set, (a), (c1) and (c2), with chapter 5's own library calls."""
+    from interest_lib import features, transfer
+
+    split, truth = setup.split, setup.sim.truth
+    history = split.history("test")
+    vocab = features.CategoryVocabulary.fit(split.train)
+    categories = vocab.ids
+    web_history = history[history["platform"] == "web"]
+    app_history = history[history["platform"] == "app"]
+    test_web = split.test[split.test["platform"] == "web"]
+    cold_ids = truth.user_ids[np.isin(truth.user_group, ["both_cold", "web_cold"])]
+    target_events = test_web[test_web["user_id"].isin(cold_ids)]
+    users = np.sort(target_events["user_id"].unique())
+    event_user = np.searchsorted(users, target_events["user_id"].to_numpy())
+    event_target = vocab.index(target_events["category_id"].to_numpy(), unknown="minus_one")
+
+    app_pop = baselines.popularity(app_history, categories)
+    web_pop = baselines.popularity(web_history, categories)
+    ratio = transfer.exposure_ratio(app_pop, web_pop)
+
+    app_train = split.train[split.train["platform"] == "app"]
+    web_train = split.train[split.train["platform"] == "web"]
+    app_pop_train = baselines.popularity(app_train, categories)
+    ratio_train = transfer.exposure_ratio(app_pop_train, baselines.popularity(web_train, categories))
+    warm_ids = truth.user_ids[truth.user_group == "both"]
+    valid_web = split.valid[(split.valid["platform"] == "web") & split.valid["user_id"].isin(warm_ids)]
+    valid_users = np.sort(valid_web["user_id"].unique())
+    valid_user = np.searchsorted(valid_users, valid_web["user_id"].to_numpy())
+    valid_target = vocab.index(valid_web["category_id"].to_numpy(), unknown="minus_one")
+    app_reference_train = features.behavior_matrix(app_train, vocab, weights=features.UNIT_WEIGHTS)
+    valid_app = features.behavior_matrix(app_train, vocab, valid_users, weights=features.UNIT_WEIGHTS)
+
+    def valid_hr(predicted):
+        return transfer.event_report(predicted, valid_user, valid_target)["HR@10"].mean()
+
+    strengths = {s: valid_hr(transfer.correct_exposure(
+        transfer.shrink(valid_app.matrix, app_pop_train, s), ratio_train)) for s in STRENGTH_GRID}
+    ks = {k: valid_hr(transfer.correct_exposure(transfer.knn_transfer(
+        valid_app.log1p(), app_reference_train.log1p(),
+        features.normalize_rows(app_reference_train.matrix), k, fallback=app_pop_train), ratio_train))
+        for k in K_GRID}
+    strength = float(max(strengths, key=strengths.get))
+    k = int(max(ks, key=ks.get))
+
+    app_users = np.sort(app_history["user_id"].unique())
+    app_reference = features.behavior_matrix(app_history, vocab, app_users,
+                                             weights=features.UNIT_WEIGHTS)
+    app_counts = features.behavior_matrix(app_history, vocab, users, weights=features.UNIT_WEIGHTS)
+    own_app = transfer.shrink(app_counts.matrix, app_pop, strength)
+    neighbours = transfer.knn_transfer(app_counts.log1p(), app_reference.log1p(),
+                                       features.normalize_rows(app_reference.matrix), k,
+                                       fallback=app_pop)
+
+    def score(predicted):
+        return transfer.event_report(predicted, event_user, event_target, ks=(10,))
+
+    return dict(users=users, event_user=event_user, event_target=event_target, k=k,
+                strength=strength, history=history, vocab=vocab, ratio_train=ratio_train,
+                reports={POPULARITY: score(np.tile(web_pop, (len(users), 1))),
+                         OWN_APP: score(transfer.correct_exposure(own_app, ratio)),
+                         KNN_APP: score(transfer.correct_exposure(neighbours, ratio))})
+
+
+def test_cold_start_case_is_chapter_5s_evaluation(cold_case, chapter5_direct):
+    np.testing.assert_array_equal(cold_case.users, chapter5_direct["users"])
+    np.testing.assert_array_equal(cold_case.event_user, chapter5_direct["event_user"])
+    np.testing.assert_array_equal(cold_case.event_target, chapter5_direct["event_target"])
+    assert (cold_case.k, cold_case.strength) == (chapter5_direct["k"], chapter5_direct["strength"])
+    assert len(cold_case.users) > 600 and 0.3 < cold_case.is_both_cold.mean() < 0.5
+    for name, direct in chapter5_direct["reports"].items():
+        mine = cold_case.report(cold_case.scores[name])
+        np.testing.assert_array_equal(mine.index, direct.index)
+        np.testing.assert_allclose(mine["HR@10"], direct["HR@10"], rtol=0, atol=1e-12)
+        assert abs(mine["HR@10"].mean() - direct["HR@10"].mean()) < 1e-12, name
+
+
+def test_cold_start_mlp_is_chapter_5s_pretrained_mlp(setup, cold_case, chapter5_direct):
+    """Method (f) with n = 0, trained here as chapter 5 trains it."""
+    import torch
+
+    from interest_lib import features, train, transfer
+
+    split, vocab = setup.split, chapter5_direct["vocab"]
+    app_train = split.train[split.train["platform"] == "app"]
+    app_valid = split.valid[split.valid["platform"] == "app"]
+    pre_users = np.intersect1d(app_train["user_id"].unique(), app_valid["user_id"].unique())
+
+    def tensor(matrix):
+        return torch.as_tensor(matrix.toarray() if hasattr(matrix, "toarray") else matrix,
+                               dtype=torch.float32)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train.set_seed(SEED)
+        pretrained = models.InterestMLP(setup.n_categories, hidden=64)
+        train.fit(pretrained, (tensor(features.behavior_matrix(app_train, vocab, pre_users)
+                                      .log1p().matrix),
+                               tensor(features.next_window_targets(app_valid, vocab, pre_users,
+                                                                   None, None))),
+                  loss_fn=lambda net, batch: models.soft_cross_entropy(net(batch[0]), batch[1]),
+                  epochs=30, batch_size=256, lr=3e-3, patience=None, device="cpu", seed=SEED,
+                  progress=False)
+        corrected = transfer.with_output_bias(pretrained, np.log(chapter5_direct["ratio_train"]))
+        corrected.eval()
+        x_cold = tensor(features.behavior_matrix(chapter5_direct["history"], vocab,
+                                                 cold_case.users).log1p().matrix)
+        with torch.no_grad():
+            direct = torch.softmax(corrected(x_cold), dim=1).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    mine = experiments.cold_start_mlp_scores(setup, cold_case.users, seed=SEED, device="cpu")
+    assert mine.shape == (len(cold_case.users), setup.n_categories)
+    np.testing.assert_allclose(mine, direct, rtol=0, atol=1e-6)
+    hr = cold_case.report(mine)["HR@10"].mean()
+    assert abs(hr - cold_case.report(direct)["HR@10"].mean()) < 1e-12
+
+
+def _cold_reports(setup, cold_case):
+    reports = {name: cold_case.report(scores) for name, scores in cold_case.scores.items()}
+    reports[PRETRAINED] = cold_case.report(
+        experiments.cold_start_mlp_scores(setup, cold_case.users, seed=SEED, device="cpu"))
+    return reports
+
+
+def test_best_transfer_beats_web_popularity_with_a_paired_interval(setup, cold_case):
+    reports = _cold_reports(setup, cold_case)
+    transfer_names = [name for name in reports if name.startswith(("(c", "(d", "(e", "(f"))]
+    assert len(transfer_names) == 5
+    best = max(transfer_names, key=lambda name: reports[name]["HR@10"].mean())
+    diff = metrics.bootstrap_diff_ci(reports[best]["HR@10"].to_numpy(),
+                                     reports[POPULARITY]["HR@10"].to_numpy(), n_boot=1000, seed=SEED)
+    assert diff.low > 0, (best, diff)
+    # every static transfer stays below the simulator's true interest, chapter 5's reference
+    truth_hr = reports["truth (hidden parameters)"]["HR@10"].mean()
+    assert all(reports[name]["HR@10"].mean() < truth_hr for name in transfer_names)
+
+
+def test_reading_earlier_events_beats_every_transfer_on_cold_start_users(setup, cold_case,
+                                                                        test_scores):
+    """The chapter's comparison: the same events, the Markov chain against the best transfer."""
+    test = setup.task("test")
+    position = cold_case.task_positions(test)
+    on_points = position >= 0
+    assert on_points.mean() > 0.95  # nearly every cold-start web event is a prediction point
+    np.testing.assert_array_equal(test.rows[position[on_points]], cold_case.event_row[on_points])
+    np.testing.assert_array_equal(test.target[position[on_points]],
+                                  cold_case.event_target[on_points])
+    scores = dict(cold_case.scores)
+    scores[PRETRAINED] = experiments.cold_start_mlp_scores(setup, cold_case.users, seed=SEED,
+                                                           device="cpu")
+    reports = {name: cold_case.report(value, keep=on_points) for name, value in scores.items()
+               if name.startswith(("(c", "(d", "(e", "(f"))}
+    markov = cold_case.event_report(test_scores["Markov chain"][position[on_points]], on_points)
+    best = max(reports, key=lambda name: reports[name]["HR@10"].mean())
+    np.testing.assert_array_equal(markov.index, reports[best].index)
+    diff = metrics.bootstrap_diff_ci(markov["HR@10"].to_numpy(), reports[best]["HR@10"].to_numpy(),
+                                     n_boot=1000, seed=SEED)
+    assert diff.low > 0, (best, diff)
