@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from event_tables import make_events
 
 from interest_lib.features import (
     BEHAVIOR_WEIGHTS,
@@ -21,14 +22,7 @@ from interest_lib.features import (
     purchase_labels,
     tfidf,
 )
-from interest_lib.schema import BEHAVIOR_DTYPE, as_canonical
-
-
-def make_events(rows: list[tuple[int, int, str, int]]) -> pd.DataFrame:
-    """Events from (user_id, category_id, behavior_type, timestamp) tuples."""
-    frame = pd.DataFrame(rows, columns=["user_id", "category_id", "behavior_type", "timestamp"])
-    frame["item_id"] = frame["category_id"] * 10
-    return as_canonical(frame)
+from interest_lib.schema import BEHAVIOR_DTYPE
 
 
 @pytest.fixture

@@ -5,46 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from event_tables import synthetic_events
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from interest_lib.noise import NOISE_KINDS, NoisyEvents, add_noise
 from interest_lib.schema import (
-    BEHAVIOR_DTYPE,
     BEHAVIOR_TYPES,
     EVENT_COLUMNS,
-    PLATFORM_DTYPE,
     TAOBAO_END,
     TAOBAO_START,
 )
-
-
-def synthetic_events(n_users: int = 200, seed: int = 0, platform: bool = True) -> pd.DataFrame:
-    """A small clean canonical log: users sorted, times sorted within a user, one category per
-    item, about 90 % page views."""
-    rng = np.random.default_rng(seed)
-    per_user = rng.integers(1, 60, size=n_users)
-    user_id = np.repeat(np.sort(rng.choice(10 * n_users, n_users, replace=False)) + 1, per_user)
-    n = len(user_id)
-    n_items = max(5, n // 8)
-    item_category = rng.integers(1, 30, size=n_items) * 1000
-    item = rng.zipf(1.5, size=n) % n_items
-    timestamp = rng.integers(TAOBAO_START, TAOBAO_END, size=n)
-    order = np.lexsort((timestamp, user_id))
-    frame = pd.DataFrame(
-        {
-            "user_id": user_id[order],
-            "item_id": item + 10_000,
-            "category_id": item_category[item],
-            "behavior_type": pd.Categorical.from_codes(
-                rng.choice(4, size=n, p=[0.9, 0.05, 0.03, 0.02]), dtype=BEHAVIOR_DTYPE
-            ),
-            "timestamp": timestamp[order],
-        }
-    )
-    if platform:
-        frame["platform"] = pd.Categorical.from_codes(rng.integers(0, 2, n), dtype=PLATFORM_DTYPE)
-    return frame
 
 
 def check_record(events: pd.DataFrame, noisy: NoisyEvents, window=(TAOBAO_START, TAOBAO_END)):

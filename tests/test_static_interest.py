@@ -8,10 +8,11 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from event_tables import make_events
 from sklearn.linear_model import LogisticRegression
 
 from interest_lib.features import UNIT_WEIGHTS, CategoryVocabulary, UserVocabulary
-from interest_lib.schema import DAY_S, as_canonical
+from interest_lib.schema import DAY_S
 from interest_lib.static_interest import (
     WindowExamples,
     behavior_features,
@@ -22,13 +23,6 @@ from interest_lib.static_interest import (
     similarity_agreement,
     window_ends,
 )
-
-
-def make_events(rows: list[tuple[int, int, str, int]]) -> pd.DataFrame:
-    """Events from (user_id, category_id, behavior_type, timestamp) tuples."""
-    frame = pd.DataFrame(rows, columns=["user_id", "category_id", "behavior_type", "timestamp"])
-    frame["item_id"] = frame["category_id"] * 10
-    return as_canonical(frame)
 
 
 @pytest.fixture
