@@ -1038,8 +1038,7 @@ def sampled_ranks(
     scores = np.asarray(scores, dtype=np.float64)
     targets = np.asarray(targets, dtype=np.int64)
     n, n_items = scores.shape
-    if not 1 <= n_negatives <= n_items - 1:
-        raise ValueError(f"n_negatives must lie in 1 .. {n_items - 1}, got {n_negatives}")
+    _check_negatives(n_negatives, n_items)
     rng = np.random.default_rng(seed)
     ranks = np.empty(n, dtype=np.int64)
     block = max(1, (1 << 22) // n_items)
@@ -1052,9 +1051,21 @@ def sampled_ranks(
         block_scores = scores[rows]
         own = block_scores[np.arange(target.size), target][:, None]
         other = np.take_along_axis(block_scores, negatives, axis=1)
-        ahead = (other > own) | ((other == own) & (negatives < target[:, None]))
-        ranks[rows] = ahead.sum(axis=1)
+        ranks[rows] = _rank_among_negatives(own, other, negatives, target)
     return ranks
+
+
+def _check_negatives(n_negatives: int, n_items: int) -> None:
+    if not 1 <= n_negatives <= n_items - 1:
+        raise ValueError(f"n_negatives must lie in 1 .. {n_items - 1}, got {n_negatives}")
+
+
+def _rank_among_negatives(own: np.ndarray, other: np.ndarray, negatives: np.ndarray,
+                          targets: np.ndarray) -> np.ndarray:
+    """``(n,)`` how many negatives score above the target (``own`` ``(n, 1)``, ``other``
+    ``(n, m)``); a tie counts against the target when the negative has the lower index."""
+    ahead = (other > own) | ((other == own) & (negatives < targets[:, None]))
+    return ahead.sum(axis=1).astype(np.int64)
 
 
 def rank_report(ranks: ArrayLike, ks: Sequence[int] = (1, 10)) -> dict[str, float]:
@@ -1105,8 +1116,7 @@ def sampled_item_ranks(
     """
     rows = np.asarray(rows, dtype=np.int64)
     targets = np.asarray(targets, dtype=np.int64)
-    if not 1 <= n_negatives <= n_items - 1:
-        raise ValueError(f"n_negatives must lie in 1 .. {n_items - 1}, got {n_negatives}")
+    _check_negatives(n_negatives, n_items)
     if np.any((targets < 0) | (targets >= n_items)):
         raise ValueError("targets must be item positions in 0 .. n_items - 1")
     rng = np.random.default_rng(seed)
@@ -1117,9 +1127,7 @@ def sampled_item_ranks(
     negatives += negatives >= targets[:, None]
     candidates = np.hstack([targets[:, None], negatives])
     values = np.asarray(score(rows, candidates), dtype=np.float64)
-    own, other = values[:, :1], values[:, 1:]
-    ahead = (other > own) | ((other == own) & (negatives < targets[:, None]))
-    return ahead.sum(axis=1).astype(np.int64)
+    return _rank_among_negatives(values[:, :1], values[:, 1:], negatives, targets)
 
 
 # --------------------------------------------------------------------------------------------
