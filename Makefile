@@ -43,9 +43,9 @@ book-strict: $(STAMP)
 # The student edition: the book without solutions (_build_student/_build/html) and solution-free
 # notebooks (_build_student/notebooks). Reuses the executed chapters of `make book`.
 student: $(STAMP)
-	$(BIN)/python -m interest_lib.classroom config _config.yml _build_student/_config.yml _build/.jupyter_cache
+	$(BIN)/python -m interest_lib.recipes.classroom config _config.yml _build_student/_config.yml _build/.jupyter_cache
 	$(BIN)/jupyter-book build . --config _build_student/_config.yml --path-output _build_student -W -n --keep-going
-	$(BIN)/python -m interest_lib.classroom notebooks _build_student/notebooks $(NOTEBOOKS)
+	$(BIN)/python -m interest_lib.recipes.classroom notebooks _build_student/notebooks $(NOTEBOOKS)
 	@echo "Student book: _build_student/_build/html/index.html; notebooks: _build_student/notebooks/"
 
 test: $(STAMP)

@@ -9,21 +9,21 @@ seed and its own range of user ids, written with :func:`interest_lib.write_taoba
 the file, so the whole log is never in memory at once. Then each stage runs in a fresh child
 process:
 
-* ``load``: :func:`interest_lib.pipeline.load_events` of the whole file, which is
+* ``load``: :func:`interest_lib.recipes.real_data.load_events` of the whole file, which is
   :func:`interest_lib.load_taobao` followed by handing pyarrow's parse buffers back to the system;
 * ``clean``: :func:`interest_lib.clean` of the loaded table (the raw table is freed afterwards);
 * ``split``: :func:`interest_lib.split_by_time` with the Taobao cut-offs, and the category
   vocabulary of the training days;
-* ``task``: :func:`interest_lib.sequences.next_category_task` for the test day, on the whole
+* ``task``: :func:`interest_lib.data.tasks.next_category_task` for the test day, on the whole
   cleaned table;
-* ``blocks``: :func:`interest_lib.sequences.user_sequences` for that task in blocks of
+* ``blocks``: :func:`interest_lib.data.sequences.user_sequences` for that task in blocks of
   ``--block-points`` points (each block's users with their full history, built and dropped in
   turn), as a block-wise evaluation of an LSTM reads them;
 * ``sequences``: the same for all test-day users in one call.
 
 A stage's child first runs the stages before it (``blocks`` and ``sequences`` are two ways of
 doing the same thing: neither runs before the other), as a script would, deleting the raw table
-after cleaning and handing freed memory back (:func:`interest_lib.pipeline.release_memory`),
+after cleaning and handing freed memory back (:func:`interest_lib.recipes.real_data.release_memory`),
 then measures its own stage.
 For each stage the script reports the stage's seconds, the memory held when it starts, the peak
 during the stage alone (``VmHWM`` after resetting it through ``/proc/self/clear_refs``) and the
@@ -145,10 +145,11 @@ def run_stage(stage: str, path: str, block_points: int = 1_000_000) -> dict:
     import numpy as np
 
     import interest_lib as il
-    from interest_lib.pipeline import load_events, release_memory
+    from interest_lib.recipes.real_data import load_events, release_memory
 
     if stage in ("task", "blocks", "sequences"):
-        from interest_lib import sequences  # imports torch; counted before any stage
+        from interest_lib.data import sequences  # imports torch; counted before any stage
+        from interest_lib.data.tasks import next_category_task
     imported_gib = _status_gib("VmRSS")
     state: dict = {}
     info: dict = {}
@@ -173,7 +174,7 @@ def run_stage(stage: str, path: str, block_points: int = 1_000_000) -> dict:
 
     def task() -> None:
         s = state["split"]
-        state["task"] = sequences.next_category_task(
+        state["task"] = next_category_task(
             state["events"], state["category_ids"], s.valid_end, s.test_end
         )
         info["task_points"] = len(state["task"])

@@ -33,7 +33,7 @@ def _write_file(path: str, rows: int) -> dict:
     import pandas as pd
 
     from interest_lib import simulate
-    from interest_lib.datasets import write_taobao
+    from interest_lib.data.loaders import write_taobao
 
     start = time.perf_counter()
     base = simulate(n_users=5000, seed=0).events
@@ -57,8 +57,8 @@ def _write_file(path: str, rows: int) -> dict:
 
 
 def _stage(stage: str, path: str, rows: int) -> dict:
-    from interest_lib.cleaning import clean
-    from interest_lib.datasets import load_taobao
+    from interest_lib.data.cleaning import clean
+    from interest_lib.data.loaders import load_taobao
 
     baseline = _peak_gib()
     if stage == "load":

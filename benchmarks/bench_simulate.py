@@ -17,7 +17,7 @@ EVENTS_PER_USER = 90  # the default simulator's mean, used to size the large run
 
 
 def _measure(n_users: int) -> dict:
-    from interest_lib.simulation import simulate
+    from interest_lib.data.simulation import simulate
 
     start = time.perf_counter()
     sim = simulate(n_users=n_users, seed=0)

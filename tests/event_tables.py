@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from interest_lib.schema import (
+from interest_lib.data.schema import (
     BEHAVIOR_DTYPE,
     PLATFORM_DTYPE,
     TAOBAO_END,

@@ -7,7 +7,11 @@ import pandas as pd
 import pytest
 
 from interest_lib import baselines
-from interest_lib.baselines import (
+from interest_lib.data.schema import DAY_S
+from interest_lib.data.simulation import Simulation, simulate
+from interest_lib.data.tasks import next_category_task
+from interest_lib.evaluation.metrics import hit_rate_at_k, ndcg_at_k
+from interest_lib.models.baselines import (
     BASELINE_NAMES,
     MarkovChain,
     baseline_scores,
@@ -24,10 +28,6 @@ from interest_lib.baselines import (
     user_history_counts,
     user_history_distribution,
 )
-from interest_lib.metrics import hit_rate_at_k, ndcg_at_k
-from interest_lib.schema import DAY_S
-from interest_lib.sequences import next_category_task
-from interest_lib.simulation import Simulation, simulate
 
 S = 10 * DAY_S
 CATEGORIES = np.array([10, 20, 30])

@@ -9,7 +9,7 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 import interest_lib as il
-from interest_lib.schema import DAY_S, UTC8_OFFSET_S
+from interest_lib.data.schema import DAY_S, UTC8_OFFSET_S
 
 SEED = 0
 N_USERS = 5000

@@ -15,8 +15,8 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 import interest_lib as il
-from interest_lib import baselines, features, metrics, models, static_interest, train
-from interest_lib.split import VALID_END, split_by_time
+from interest_lib import baselines, features, interest_mlp, metrics, training, windows
+from interest_lib.data.split import VALID_END, split_by_time
 
 SEED = 0
 N_USERS = 5000
@@ -68,14 +68,14 @@ def chapter():
             features.UNIT_WEIGHTS if score["all ones"] >= score["funnel"] else features.BEHAVIOR_WEIGHTS
         )
 
-        ends = static_interest.window_ends(split.train_end, n_windows=6)
-        train_ex = static_interest.next_window_examples(
+        ends = windows.window_ends(split.train_end, n_windows=6)
+        train_ex = windows.next_window_examples(
             split.train, vocab, users, ends, weights=input_weights
         )
-        valid_ex = static_interest.next_window_examples(
+        valid_ex = windows.next_window_examples(
             split.history("test"), vocab, users, [split.train_end], weights=input_weights
         )
-        test_ex = static_interest.next_window_examples(
+        test_ex = windows.next_window_examples(
             events, vocab, users, [split.valid_end], weights=input_weights
         )
         fit_ex = train_ex.subset(train_ex.active)
@@ -86,16 +86,16 @@ def chapter():
 
         def loss_fn(model, batch):
             inputs, target = batch
-            return models.soft_cross_entropy(model(inputs), target)
+            return interest_mlp.soft_cross_entropy(model(inputs), target)
 
         x_valid_t = torch.tensor(x_valid)
 
         def valid_ndcg(model):
             return metrics.ndcg_at_k(model(x_valid_t).numpy(), valid_ex.targets, 10)
 
-        train.set_seed(SEED)
-        mlp = models.InterestMLP(len(vocab), hidden=HIDDEN, dropout=DROPOUT)
-        history = train.fit(
+        training.set_seed(SEED)
+        mlp = interest_mlp.InterestMLP(len(vocab), hidden=HIDDEN, dropout=DROPOUT)
+        history = training.fit(
             mlp, (torch.tensor(x_fit), torch.tensor(fit_ex.targets)), loss_fn=loss_fn,
             valid_fn=valid_ndcg, epochs=EPOCHS, lr=3e-3, weight_decay=1e-2, patience=5,
             device="cpu", seed=SEED, progress=False,
@@ -137,20 +137,20 @@ def test_first_layer_columns_recover_the_segments(chapter):
     truth = chapter["sim"].truth
     profile = truth.emission[:, truth.category_index(chapter["vocab"].ids)].T
     embedding = chapter["mlp"].hidden_layer.weight.detach().numpy().T
-    agreement = static_interest.similarity_agreement(
-        static_interest.cosine_similarity_matrix(embedding),
-        static_interest.cosine_similarity_matrix(profile),
+    agreement = windows.similarity_agreement(
+        windows.cosine_similarity_matrix(embedding),
+        windows.cosine_similarity_matrix(profile),
     )
     assert agreement > 0.5
 
 
 def test_chapter_7_leaderboard_uses_this_very_model(chapter):
-    """experiments.train_interest_mlp (chapter 7's MLP entry) repeats this chapter's training."""
-    from interest_lib import experiments
+    """next_window.train_interest_mlp (chapter 7's MLP entry) repeats this chapter's training."""
+    from interest_lib import next_window, protocol
 
-    setup = experiments.book_setup(chapter["sim"])
+    setup = protocol.book_setup(chapter["sim"])
     with threadpool_limits(1):
-        out = experiments.train_interest_mlp(setup, seed=SEED, device="cpu", store=False,
+        out = next_window.train_interest_mlp(setup, seed=SEED, device="cpu", store=False,
                                              hidden=HIDDEN, dropout=DROPOUT, epochs=EPOCHS)
     test_ex = chapter["test_ex"]
     np.testing.assert_array_equal(out["user_ids"], test_ex.user_ids)

@@ -18,8 +18,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 import interest_lib as il
-from interest_lib import cluster, features
-from interest_lib.split import split_by_time
+from interest_lib import clusters, features
+from interest_lib.data.split import split_by_time
 
 SEED = 0
 N_USERS = 5000
@@ -40,54 +40,54 @@ def chapter() -> dict:
     vocab = features.CategoryVocabulary.fit(train)
     counts = features.behavior_matrix(train, vocab)
     users = counts.user_ids
-    key = cluster.dominant_segment(train, truth.event_segment[train.index], users, len(names))
+    key = clusters.dominant_segment(train, truth.event_segment[train.index], users, len(names))
     dominant = key["segment"].to_numpy()
     share = key["share"].to_numpy()
     n_events = key["n_events"].to_numpy()
 
     # users as TF-IDF vectors, tf = ln(1 + weighted count); k by the silhouette
     X = features.tfidf(counts.log1p())[0].toarray(np.float64)
-    scores, user_labels = cluster.choose_k(X, K_VALUES, seed=SEED, truth=dominant, n_init=N_INIT,
+    scores, user_labels = clusters.choose_k(X, K_VALUES, seed=SEED, truth=dominant, n_init=N_INIT,
                                            silhouette_sample=SILHOUETTE_SAMPLE, return_labels=True)
     k_chosen = int(scores["silhouette"].idxmax())
     labels = user_labels[k_chosen]
-    mapping = cluster.match_clusters(labels, dominant, k_chosen, len(names))
+    mapping = clusters.match_clusters(labels, dominant, k_chosen, len(names))
     right = mapping[labels] == dominant
 
     # the raw term frequency, for comparison
     X_raw = features.tfidf(counts)[0].toarray(np.float64)
-    scores_raw = cluster.choose_k(X_raw, K_VALUES, seed=SEED, truth=dominant, n_init=N_INIT,
+    scores_raw = clusters.choose_k(X_raw, K_VALUES, seed=SEED, truth=dominant, n_init=N_INIT,
                                   silhouette_sample=SILHOUETTE_SAMPLE)
     k_raw = int(scores_raw["silhouette"].idxmax())
 
     # profiles: the strongest categories of each cluster against the planted emission rows
-    centres = cluster.centroids(X, labels, k_chosen)
+    centres = clusters.centroids(X, labels, k_chosen)
     emission = truth.emission[:, truth.category_index(vocab.ids)]
     segment_top = np.argsort(-emission, axis=1)[:, :10]
     hits = [np.isin(np.argsort(-centres[c])[:4], segment_top[mapping[c]]).mean()
             for c in np.flatnonzero(mapping >= 0)]
 
-    ceiling, _ = cluster.supervised_bound(X, dominant, seed=SEED, folds=5)
+    ceiling, _ = clusters.supervised_bound(X, dominant, seed=SEED, folds=5)
 
     # sessions, read back to users
-    sessions = cluster.session_matrix(train, vocab)
-    embedding, _ = cluster.category_embedding(sessions)
-    Z = cluster.session_vectors(sessions, embedding)
-    s_labels = cluster.fit_kmeans(Z, k_chosen, seed=SEED, n_init=N_INIT).labels_
-    profiles = cluster.user_profiles(s_labels, sessions.user_ids, sessions.lengths, users,
+    sessions = clusters.session_matrix(train, vocab)
+    embedding, _ = clusters.category_embedding(sessions)
+    Z = clusters.session_vectors(sessions, embedding)
+    s_labels = clusters.fit_kmeans(Z, k_chosen, seed=SEED, n_init=N_INIT).labels_
+    profiles = clusters.user_profiles(s_labels, sessions.user_ids, sessions.lengths, users,
                                      k_chosen)
     user_segment = profiles.argmax(axis=1)
-    right_sessions = (cluster.match_clusters(user_segment, dominant, k_chosen, len(names))
+    right_sessions = (clusters.match_clusters(user_segment, dominant, k_chosen, len(names))
                       [user_segment] == dominant)
 
     # readable rules
-    readable = cluster.category_shares(train, vocab, users)
+    readable = clusters.category_shares(train, vocab, users)
     cluster_label = [names[s] if s >= 0 else f"cluster {c}" for c, s in enumerate(mapping)]
     segment_label = np.array(cluster_label)[labels]
-    grouped = cluster.group_shares(readable, cluster.category_groups(centres), cluster_label)
-    tree, fidelity = cluster.segment_rules(grouped, segment_label, max_depth=TREE_DEPTH,
+    grouped = clusters.group_shares(readable, clusters.category_groups(centres), cluster_label)
+    tree, fidelity = clusters.segment_rules(grouped, segment_label, max_depth=TREE_DEPTH,
                                            seed=SEED)
-    _, fidelity_categories = cluster.segment_rules(readable, segment_label, max_depth=TREE_DEPTH,
+    _, fidelity_categories = clusters.segment_rules(readable, segment_label, max_depth=TREE_DEPTH,
                                                    seed=SEED)
 
     # app -> web: centroids, not labels
@@ -98,12 +98,12 @@ def chapter() -> dict:
     X_app, app_transformer = features.tfidf(app_counts.log1p())
     X_app = X_app.toarray(np.float64)
     X_web = features.tfidf(web_counts.log1p(), app_transformer)[0].toarray(np.float64)
-    source = cluster.fit_kmeans(X_app, k_chosen, seed=SEED, n_init=N_INIT)
-    warm = cluster.fit_kmeans(X_web, k_chosen,
-                              init=cluster.centroids(X_app, source.labels_, k_chosen), n_init=1)
-    cold = cluster.fit_kmeans(X_web, k_chosen, seed=SEED + 1, n_init=N_INIT)
+    source = clusters.fit_kmeans(X_app, k_chosen, seed=SEED, n_init=N_INIT)
+    warm = clusters.fit_kmeans(X_web, k_chosen,
+                              init=clusters.centroids(X_app, source.labels_, k_chosen), n_init=1)
+    cold = clusters.fit_kmeans(X_web, k_chosen, seed=SEED + 1, n_init=N_INIT)
     as_source = source.predict(X_web)
-    web_truth = cluster.dominant_segment(web, truth.event_segment[web.index],
+    web_truth = clusters.dominant_segment(web, truth.event_segment[web.index],
                                          web_counts.user_ids, len(names))["segment"].to_numpy()
     return {
         "n_users_clustered": len(users),
@@ -111,7 +111,7 @@ def chapter() -> dict:
         "n_segments": len(names),
         "scores": scores,
         "k_chosen": k_chosen,
-        "k_elbow": cluster.elbow_k(scores.index, scores["inertia"]),
+        "k_elbow": clusters.elbow_k(scores.index, scores["inertia"]),
         "ari_users": adjusted_rand_score(dominant, labels),
         "nmi_users": normalized_mutual_info_score(dominant, labels),
         "acc_users": float(right.mean()),

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import interest_lib as il
-from interest_lib import baselines, features, metrics, models, train, transfer
+from interest_lib import baselines, features, interest_mlp, metrics, training, transfer
 
 SEED = 0
 N_USERS = 5000
@@ -35,7 +35,7 @@ def _tensor(matrix) -> torch.Tensor:
 
 def _loss_fn(model, batch):
     x, y = batch
-    return models.soft_cross_entropy(model(x), y)
+    return interest_mlp.soft_cross_entropy(model(x), y)
 
 
 def _predict(model, x):
@@ -49,7 +49,7 @@ def _predict(model, x):
 def chapter():
     """Everything the chapter computes, minus the figures (and the middle of the curve)."""
     torch.set_num_threads(1)
-    device = train.device()
+    device = training.best_device()
     sim = il.simulate(n_users=N_USERS, seed=SEED)
     events, truth = sim.events, sim.truth
     split = il.split_by_time(events)
@@ -149,9 +149,9 @@ def chapter():
     pre_users = np.intersect1d(app_train["user_id"].unique(), app_valid["user_id"].unique())
     x_pre = _tensor(features.behavior_matrix(app_train, vocab, pre_users).log1p().matrix)
     y_pre = _tensor(features.next_window_targets(app_valid, vocab, pre_users, None, None))
-    train.set_seed(SEED)
-    pretrained = models.InterestMLP(len(categories), hidden=HIDDEN)
-    train.fit(pretrained, (x_pre, y_pre), loss_fn=_loss_fn, epochs=EPOCHS, batch_size=256,
+    training.set_seed(SEED)
+    pretrained = interest_mlp.InterestMLP(len(categories), hidden=HIDDEN)
+    training.fit(pretrained, (x_pre, y_pre), loss_fn=_loss_fn, epochs=EPOCHS, batch_size=256,
               lr=3e-3, patience=None, device=device, seed=SEED, progress=False)
     corrected = transfer.with_output_bias(pretrained, np.log(ratio_train))
     x_cold = _tensor(features.behavior_matrix(history, vocab, users).log1p().matrix)
@@ -174,9 +174,9 @@ def chapter():
             settings = dict(loss_fn=_loss_fn, epochs=EPOCHS, batch_size=64, patience=None,
                             device=device, seed=SEED + repeat, progress=False)
             tuned, _ = transfer.fine_tune(corrected, data, lr=3e-4, **settings)
-            train.set_seed(SEED + repeat)
-            scratch = models.InterestMLP(len(categories), hidden=HIDDEN)
-            train.fit(scratch, data, lr=3e-3, **settings)
+            training.set_seed(SEED + repeat)
+            scratch = interest_mlp.InterestMLP(len(categories), hidden=HIDDEN)
+            training.fit(scratch, data, lr=3e-3, **settings)
             runs["fine-tuned"].append(score(_predict(tuned, x_cold)))
             runs["from scratch"].append(score(_predict(scratch, x_cold)))
         for name, reports in runs.items():

@@ -11,8 +11,20 @@ import numpy as np
 import pytest
 from sklearn.metrics import recall_score
 
-from interest_lib import baselines, experiments, metrics, models, recommend, sequences
-from interest_lib.simulation import simulate
+from interest_lib import (
+    baselines,
+    cache,
+    cold_start,
+    interest_mlp,
+    leaderboard,
+    metrics,
+    mistakes,
+    protocol,
+    recommend,
+    trajectories,
+    trajectory,
+)
+from interest_lib.data.simulation import simulate
 
 SEED = 0
 
@@ -21,8 +33,8 @@ SEED = 0
 def setup(tmp_path_factory):
     """The book's default log, with an empty cache of its own for the whole module."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(experiments.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
-        yield experiments.book_setup(simulate(n_users=5000, seed=SEED))
+        patch.setenv(cache.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
+        yield protocol.book_setup(simulate(n_users=5000, seed=SEED))
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,8 +84,8 @@ def test_scores(setup):
 def test_leaderboard_entries_equal_the_baselines_themselves(setup, test_scores):
     test = setup.task("test")
     train = setup.split.train
-    reports = experiments.baseline_reports(setup)
-    board = experiments.leaderboard(reports, test.user_id, n_boot=200, seed=SEED, average="points")
+    reports = protocol.baseline_reports(setup)
+    board = leaderboard.leaderboard(reports, test.user_id, n_boot=200, seed=SEED, average="points")
     from_scratch = {
         "global popularity": baselines.global_popularity_scores(test, train),
         "repeat last": baselines.repeat_last_scores(test, train),
@@ -87,15 +99,15 @@ def test_leaderboard_entries_equal_the_baselines_themselves(setup, test_scores):
             assert board.loc[name, column] == pytest.approx(metric(scores, test.target, **kwargs)), (
                 name, column)
             if column == "NDCG@10":
-                ci = experiments.user_bootstrap(metric(scores, test.target, per_user=True, **kwargs),
+                ci = leaderboard.user_bootstrap(metric(scores, test.target, per_user=True, **kwargs),
                                                 test.user_id, n_boot=200, seed=SEED)
         assert (board.loc[name, "low"], board.loc[name, "high"]) == pytest.approx((ci.low, ci.high))
     # the oracle is the ceiling of the baselines, for both targets
     assert board.index[0] == "oracle"
     changed_task = setup.task("test", changed=True)
-    changed = experiments.baseline_reports(setup, changed=True, oracle=False)
+    changed = protocol.baseline_reports(setup, changed=True, oracle=False)
     means = {name: frame["NDCG@10"].mean() for name, frame in changed.items()}
-    oracle_changed = metrics.ndcg_at_k(experiments.per_changed(test_scores["oracle"], setup),
+    oracle_changed = metrics.ndcg_at_k(protocol.per_changed(test_scores["oracle"], setup),
                                        changed_task.target, 10)
     assert oracle_changed > max(means.values())
     # "repeat last" equals "user frequency" for the next changed category
@@ -106,12 +118,12 @@ def test_lstm_entry_is_chapter_6s_model(setup, test_scores, monkeypatch):
     """Chapter 6's call trains the LSTM; chapter 7's call gets the very same scores back."""
     test = setup.task("test")
     # chapter 6's parameters cell: hidden, n_components, window, epochs
-    model, _, chapter6 = experiments.sequence_model(setup, "lstm", seed=SEED, device="cpu",
+    model, _, chapter6 = trajectories.sequence_model(setup, "lstm", seed=SEED, device="cpu",
                                                     hidden=64, n_components=8, window=64, epochs=2)
-    rebuilt = models.trajectory_scores(model, setup.events, setup.category_ids, test, device="cpu")
+    rebuilt = trajectory.trajectory_scores(model, setup.events, setup.category_ids, test, device="cpu")
     np.testing.assert_allclose(rebuilt, chapter6, atol=1e-5)  # the stored weights are the model
 
-    stored = experiments.cached
+    stored = cache.cached
 
     def from_the_cache_only(name, params, compute, **kwargs):
         def refuse():
@@ -119,22 +131,22 @@ def test_lstm_entry_is_chapter_6s_model(setup, test_scores, monkeypatch):
 
         return stored(name, params, refuse, **kwargs)
 
-    monkeypatch.setattr(experiments, "cached", from_the_cache_only)
-    chapter7 = experiments.sequence_model_scores(setup, "lstm", seed=SEED, device="cpu")
+    monkeypatch.setattr(trajectories, "cached", from_the_cache_only)
+    chapter7 = trajectories.sequence_model_scores(setup, "lstm", seed=SEED, device="cpu")
     np.testing.assert_array_equal(chapter7, chapter6)
-    board = experiments.leaderboard(
-        {"LSTM": experiments.point_report(chapter7, test),
-         "Markov chain": experiments.point_report(test_scores["Markov chain"], test)},
+    board = leaderboard.leaderboard(
+        {"LSTM": protocol.point_report(chapter7, test),
+         "Markov chain": protocol.point_report(test_scores["Markov chain"], test)},
         test.user_id, n_boot=200, seed=SEED, average="points")
-    chapter6_board = sequences.evaluate_methods({"LSTM": chapter6}, test, seed=SEED)
+    chapter6_board = leaderboard.evaluate_methods({"LSTM": chapter6}, test, seed=SEED)
     assert board.loc["LSTM", "NDCG@10"] == pytest.approx(chapter6_board.loc["LSTM", "NDCG@10"])
     assert board.loc["LSTM", "low"] > board.loc["Markov chain", "high"]  # chapter 6's claim
 
 
 def test_user_bootstrap_is_wider_than_point_bootstrap(setup):
-    values = experiments.baseline_reports(setup)["repeat last"]["NDCG@10"].to_numpy()
+    values = protocol.baseline_reports(setup)["repeat last"]["NDCG@10"].to_numpy()
     by_point = metrics.bootstrap_ci(values, n_boot=300, seed=SEED)
-    by_user = experiments.user_bootstrap(values, setup.task("test").user_id, n_boot=300, seed=SEED)
+    by_user = leaderboard.user_bootstrap(values, setup.task("test").user_id, n_boot=300, seed=SEED)
     assert by_user.estimate == pytest.approx(by_point.estimate)
     assert (by_user.high - by_user.low) > 1.2 * (by_point.high - by_point.low)
 
@@ -145,11 +157,11 @@ def test_user_bootstrap_is_wider_than_point_bootstrap(setup):
 
 
 def test_random_split_inflates_and_flips(setup):
-    result = experiments.random_split_comparison(setup, test_share=0.2, seed=SEED)
+    result = mistakes.random_split_comparison(setup, test_share=0.2, seed=SEED)
     ndcg = {protocol: {name: frame["NDCG@10"].mean() for name, frame in result[protocol].items()}
             for protocol in ("random", "time")}
     gain = {name: ndcg["random"][name] / ndcg["time"][name] - 1
-            for name in experiments.RANDOM_SPLIT_METHODS}
+            for name in mistakes.RANDOM_SPLIT_METHODS}
     assert all(g > 0 for g in gain.values()), gain  # every method looks better
     assert gain["user profile"] > 0.2  # the profile fitted on the user's future gains most
     assert all(gain["user profile"] > 2 * g for name, g in gain.items() if name != "user profile")
@@ -185,7 +197,7 @@ def test_one_sampled_category_inflates_and_compresses(setup, test_scores):
     full, sampled = {}, {}
     for name, matrix in test_scores.items():
         full[name] = metrics.accuracy(matrix, test.target)
-        ranks = experiments.sampled_ranks(matrix, test.target, 1, seed=SEED)
+        ranks = mistakes.sampled_ranks(matrix, test.target, 1, seed=SEED)
         sampled[name] = float(np.mean(ranks < 1))
         assert sampled[name] > full[name] + 0.3, name
     spread_full = max(full.values()) / min(full.values())
@@ -221,13 +233,13 @@ def test_item_sampled_negatives_inflate_compress_and_flip(item_case):
     items, target, rows, score, full = item_case
     hr_full = {name: report["HR@10"].mean() for name, report in full.items()}
     ndcg_full = {name: report["NDCG@10"].mean() for name, report in full.items()}
-    ranks_100 = {name: experiments.sampled_item_ranks(fn, rows, target, len(items), 100, seed=SEED)
+    ranks_100 = {name: mistakes.sampled_item_ranks(fn, rows, target, len(items), 100, seed=SEED)
                  for name, fn in score.items()}
-    ranks_1 = {name: experiments.sampled_item_ranks(fn, rows, target, len(items), 1, seed=SEED)
+    ranks_1 = {name: mistakes.sampled_item_ranks(fn, rows, target, len(items), 1, seed=SEED)
                for name, fn in score.items()}
     for name in score:
         assert np.mean(ranks_100[name] < 10) > 5 * hr_full[name], name  # inflation
-    ndcg_100 = {name: experiments.rank_report(r, ks=(10,))["NDCG@10"] for name, r in ranks_100.items()}
+    ndcg_100 = {name: mistakes.rank_report(r, ks=(10,))["NDCG@10"] for name, r in ranks_100.items()}
     # compression: popularity trails the user-frequency lists clearly in the full ranking and
     # is level with them under 100 sampled negatives
     gap_full = metrics.relative_difference(ndcg_full["user frequency → items"], ndcg_full["item popularity"])
@@ -269,7 +281,7 @@ PRETRAINED = "(f) MLP pretrained on app, n = 0"
 
 @pytest.fixture(scope="module")
 def cold_case(setup):
-    return experiments.cold_start_case(setup, seed=SEED)
+    return cold_start.cold_start_case(setup, seed=SEED)
 
 
 @pytest.fixture(scope="module")
@@ -354,7 +366,7 @@ def test_cold_start_mlp_is_chapter_5s_pretrained_mlp(setup, cold_case, chapter5_
     """Method (f) with n = 0, trained here as chapter 5 trains it."""
     import torch
 
-    from interest_lib import features, train, transfer
+    from interest_lib import features, training, transfer
 
     split, vocab = setup.split, chapter5_direct["vocab"]
     app_train = split.train[split.train["platform"] == "app"]
@@ -368,13 +380,13 @@ def test_cold_start_mlp_is_chapter_5s_pretrained_mlp(setup, cold_case, chapter5_
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        train.set_seed(SEED)
-        pretrained = models.InterestMLP(setup.n_categories, hidden=64)
-        train.fit(pretrained, (tensor(features.behavior_matrix(app_train, vocab, pre_users)
+        training.set_seed(SEED)
+        pretrained = interest_mlp.InterestMLP(setup.n_categories, hidden=64)
+        training.fit(pretrained, (tensor(features.behavior_matrix(app_train, vocab, pre_users)
                                       .log1p().matrix),
                                tensor(features.next_window_targets(app_valid, vocab, pre_users,
                                                                    None, None))),
-                  loss_fn=lambda net, batch: models.soft_cross_entropy(net(batch[0]), batch[1]),
+                  loss_fn=lambda net, batch: interest_mlp.soft_cross_entropy(net(batch[0]), batch[1]),
                   epochs=30, batch_size=256, lr=3e-3, patience=None, device="cpu", seed=SEED,
                   progress=False)
         corrected = transfer.with_output_bias(pretrained, np.log(chapter5_direct["ratio_train"]))
@@ -385,7 +397,7 @@ def test_cold_start_mlp_is_chapter_5s_pretrained_mlp(setup, cold_case, chapter5_
             direct = torch.softmax(corrected(x_cold), dim=1).numpy()
     finally:
         torch.set_num_threads(threads)
-    mine = experiments.cold_start_mlp_scores(setup, cold_case.users, seed=SEED, device="cpu")
+    mine = cold_start.cold_start_mlp_scores(setup, cold_case.users, seed=SEED, device="cpu")
     assert mine.shape == (len(cold_case.users), setup.n_categories)
     np.testing.assert_allclose(mine, direct, rtol=0, atol=1e-6)
     hr = cold_case.report(mine)["HR@10"].mean()
@@ -395,7 +407,7 @@ def test_cold_start_mlp_is_chapter_5s_pretrained_mlp(setup, cold_case, chapter5_
 def _cold_reports(setup, cold_case):
     reports = {name: cold_case.report(scores) for name, scores in cold_case.scores.items()}
     reports[PRETRAINED] = cold_case.report(
-        experiments.cold_start_mlp_scores(setup, cold_case.users, seed=SEED, device="cpu"))
+        cold_start.cold_start_mlp_scores(setup, cold_case.users, seed=SEED, device="cpu"))
     return reports
 
 
@@ -423,7 +435,7 @@ def test_reading_earlier_events_beats_every_transfer_on_cold_start_users(setup, 
     np.testing.assert_array_equal(test.target[position[on_points]],
                                   cold_case.event_target[on_points])
     scores = dict(cold_case.scores)
-    scores[PRETRAINED] = experiments.cold_start_mlp_scores(setup, cold_case.users, seed=SEED,
+    scores[PRETRAINED] = cold_start.cold_start_mlp_scores(setup, cold_case.users, seed=SEED,
                                                            device="cpu")
     reports = {name: cold_case.report(value, keep=on_points) for name, value in scores.items()
                if name.startswith(("(c", "(d", "(e", "(f"))}

@@ -2,7 +2,11 @@ import json
 
 import pytest
 
-from interest_lib.classroom import strip_solution_blocks, strip_solutions, write_student_notebooks
+from interest_lib.recipes.classroom import (
+    strip_solution_blocks,
+    strip_solutions,
+    write_student_notebooks,
+)
 
 TEXT = """## Exercises
 
@@ -59,7 +63,7 @@ def test_notebook_cells(tmp_path):
 
 
 def test_student_config_hides_solutions(tmp_path):
-    from interest_lib.classroom import student_config
+    from interest_lib.recipes.classroom import student_config
 
     src = tmp_path / "_config.yml"
     src.write_text("title: Book\nsphinx:\n  extra_extensions: [sphinx_exercise]\n")

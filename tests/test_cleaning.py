@@ -9,14 +9,9 @@ from event_tables import synthetic_events
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interest_lib.cleaning import DROP_REASONS, CleaningReport, clean, grade_cleaning
-from interest_lib.noise import add_noise
-from interest_lib.schema import (
-    BEHAVIOR_DTYPE,
-    TAOBAO_END,
-    TAOBAO_START,
-    as_canonical,
-)
+from interest_lib.data.cleaning import DROP_REASONS, CleaningReport, clean, grade_cleaning
+from interest_lib.data.noise import add_noise
+from interest_lib.data.schema import BEHAVIOR_DTYPE, TAOBAO_END, TAOBAO_START, as_canonical
 
 T = TAOBAO_START + 3600
 

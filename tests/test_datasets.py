@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from interest_lib.datasets import (
+from interest_lib.data.loaders import (
     DataFileNotFoundError,
     DataFormatError,
     iter_taobao,
@@ -21,7 +21,7 @@ from interest_lib.datasets import (
     load_taobao,
     write_taobao,
 )
-from interest_lib.schema import BEHAVIOR_DTYPE, EVENT_COLUMNS, PLATFORM_DTYPE, as_canonical
+from interest_lib.data.schema import BEHAVIOR_DTYPE, EVENT_COLUMNS, PLATFORM_DTYPE, as_canonical
 
 TAOBAO_GOOD = "1,2268318,2520377,pv,1511544070\n1,2333346,2520771,cart,1511561733\n"
 

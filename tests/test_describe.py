@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from interest_lib.describe import compare_with_taobao, local_hour, log_statistics, session_ids
+from interest_lib.data.describe import compare_with_taobao, local_hour, log_statistics, session_ids
 
 
 def _log():

@@ -6,20 +6,30 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interest_lib import baselines, experiments, metrics, models
-from interest_lib.sequences import condition_on_change
-from interest_lib.simulation import simulate
+from interest_lib import (
+    baselines,
+    cache,
+    leaderboard,
+    metrics,
+    mistakes,
+    next_window,
+    protocol,
+    trajectories,
+    trajectory,
+)
+from interest_lib.data.simulation import simulate
+from interest_lib.data.tasks import condition_on_change
 
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     """Every test gets an empty cache of its own."""
-    monkeypatch.setenv(experiments.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
 
 
 @pytest.fixture(scope="module")
 def setup():
-    return experiments.book_setup(simulate(n_users=300, seed=3))
+    return protocol.book_setup(simulate(n_users=300, seed=3))
 
 
 # --------------------------------------------------------------------------------------------
@@ -34,58 +44,58 @@ def test_cached_computes_once_and_keys_on_params(tmp_path):
         calls.append(1)
         return {"x": np.arange(3), "y": np.ones((2, 2), np.float32)}
 
-    first = experiments.cached("demo", {"a": 1}, compute)
-    again = experiments.cached("demo", {"a": 1}, compute)
+    first = cache.cached("demo", {"a": 1}, compute)
+    again = cache.cached("demo", {"a": 1}, compute)
     assert len(calls) == 1
     np.testing.assert_array_equal(first["x"], again["x"])
     assert again["y"].dtype == np.float32
-    experiments.cached("demo", {"a": 2}, compute)
-    experiments.cached("demo", {"a": 1}, compute, code="other code")
-    experiments.cached("demo", {"a": 1}, compute, refresh=True)
+    cache.cached("demo", {"a": 2}, compute)
+    cache.cached("demo", {"a": 1}, compute, code="other code")
+    cache.cached("demo", {"a": 1}, compute, refresh=True)
     assert len(calls) == 4
-    assert experiments.clear_cache() == 3
-    experiments.cached("demo", {"a": 1}, compute)
+    assert cache.clear_cache() == 3
+    cache.cached("demo", {"a": 1}, compute)
     assert len(calls) == 5
 
 
 def test_cache_can_be_switched_off(monkeypatch):
-    monkeypatch.setenv(experiments.CACHE_ENV, "off")
-    assert experiments.cache_dir() is None
+    monkeypatch.setenv(cache.CACHE_ENV, "off")
+    assert cache.cache_dir() is None
     calls = []
     for _ in range(2):
-        experiments.cached("demo", {}, lambda: calls.append(1) or {"x": np.zeros(1)})
+        cache.cached("demo", {}, lambda: calls.append(1) or {"x": np.zeros(1)})
     assert len(calls) == 2
-    assert experiments.clear_cache() == 0
+    assert cache.clear_cache() == 0
 
 
 def test_default_cache_dir_is_under_tempdir(monkeypatch, tmp_path):
     import tempfile
 
-    monkeypatch.delenv(experiments.CACHE_ENV, raising=False)
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    assert experiments.cache_dir() == tmp_path / "interest_lib_cache"
+    assert cache.cache_dir() == tmp_path / "interest_lib_cache"
 
 
 def test_a_damaged_file_is_recomputed():
-    experiments.cached("demo", {}, lambda: {"x": np.zeros(1)})
-    (path,) = experiments.cache_dir().glob("demo-*.npz")
+    cache.cached("demo", {}, lambda: {"x": np.zeros(1)})
+    (path,) = cache.cache_dir().glob("demo-*.npz")
     path.write_bytes(b"not a zip file")
-    out = experiments.cached("demo", {}, lambda: {"x": np.ones(1)})
+    out = cache.cached("demo", {}, lambda: {"x": np.ones(1)})
     np.testing.assert_array_equal(out["x"], [1.0])
 
 
 def test_fingerprint_and_code_version():
     frame = pd.DataFrame({"a": [1, 2], "b": pd.Categorical(["x", "y"])})
-    assert experiments.fingerprint(frame) == experiments.fingerprint(frame.copy())
+    assert cache.fingerprint(frame) == cache.fingerprint(frame.copy())
     changed = frame.copy()
     changed.loc[1, "a"] = 3
-    assert experiments.fingerprint(changed) != experiments.fingerprint(frame)
-    assert experiments.fingerprint(np.arange(3)) != experiments.fingerprint(np.arange(3.0))
-    one = experiments.code_version(["metrics"], [experiments.leaderboard])
-    assert one == experiments.code_version(["metrics"], [experiments.leaderboard])
-    assert one != experiments.code_version(["metrics", "baselines"], [experiments.leaderboard])
+    assert cache.fingerprint(changed) != cache.fingerprint(frame)
+    assert cache.fingerprint(np.arange(3)) != cache.fingerprint(np.arange(3.0))
+    one = cache.code_version(["metrics"], [leaderboard.leaderboard])
+    assert one == cache.code_version(["metrics"], [leaderboard.leaderboard])
+    assert one != cache.code_version(["metrics", "baselines"], [leaderboard.leaderboard])
     with pytest.raises(ValueError, match="no module"):
-        experiments.code_version(["no_such_module"])
+        cache.code_version(["no_such_module"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,28 +122,28 @@ def test_per_changed_equals_scoring_the_changed_task(setup):
     test, changed = setup.task("test"), setup.task("test", changed=True)
     train = setup.split.train
     direct = baselines.markov_scores(changed, train)
-    derived = experiments.per_changed(baselines.markov_scores(test, train), setup)
+    derived = protocol.per_changed(baselines.markov_scores(test, train), setup)
     np.testing.assert_allclose(derived, direct)
-    oracle = experiments.per_changed(baselines.oracle_scores(setup.sim, test), setup)
+    oracle = protocol.per_changed(baselines.oracle_scores(setup.sim, test), setup)
     np.testing.assert_array_equal(oracle, baselines.oracle_scores(setup.sim, changed))
     # the cached oracle is the library's oracle, bit for bit, for both targets
-    np.testing.assert_array_equal(experiments.oracle_scores(setup),
+    np.testing.assert_array_equal(protocol.oracle_scores(setup),
                                   baselines.oracle_scores(setup.sim, test))
-    np.testing.assert_array_equal(experiments.oracle_scores(setup, changed=True),
+    np.testing.assert_array_equal(protocol.oracle_scores(setup, changed=True),
                                   baselines.oracle_scores(setup.sim, changed))
 
 
 def test_baseline_reports_equal_the_library_and_are_cached(setup):
-    reports = experiments.baseline_reports(setup)
+    reports = protocol.baseline_reports(setup)
     assert list(reports) == [*baselines.BASELINE_NAMES, "oracle"]
     test = setup.task("test")
     scores = baselines.baseline_scores(test, setup.split.train, simulation=setup.sim)
     for name, frame in reports.items():
-        expected = metrics.ranking_report(scores[name], test.target, experiments.KS, per_user=True)
+        expected = metrics.ranking_report(scores[name], test.target, protocol.KS, per_user=True)
         pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
-    files = list(experiments.cache_dir().glob("baseline_reports-*.npz"))
+    files = list(cache.cache_dir().glob("baseline_reports-*.npz"))
     assert len(files) == 1
-    again = experiments.baseline_reports(setup)
+    again = protocol.baseline_reports(setup)
     pd.testing.assert_frame_equal(again["oracle"], reports["oracle"])
 
 
@@ -143,12 +153,12 @@ def test_static_user_scores(setup):
     rng = np.random.default_rng(0)
     rows = rng.dirichlet(np.ones(setup.n_categories), size=users.size)
     fallback = np.full(setup.n_categories, 1.0 / setup.n_categories)
-    out = experiments.static_user_scores(users[::-1], rows[::-1], test, fallback)
+    out = next_window.static_user_scores(users[::-1], rows[::-1], test, fallback)
     has = np.isin(test.user_id, users)
     np.testing.assert_allclose(out[has], rows[np.searchsorted(users, test.user_id[has])])
     np.testing.assert_allclose(out[~has], fallback[None].repeat((~has).sum(), 0))
     changed = setup.task("test", changed=True)
-    out_changed = experiments.static_user_scores(users, rows, changed, fallback)
+    out_changed = next_window.static_user_scores(users, rows, changed, fallback)
     np.testing.assert_allclose(out_changed.sum(axis=1), 1.0)
 
 
@@ -162,16 +172,16 @@ def test_user_bootstrap_keeps_users_together():
     user = np.repeat(np.arange(50), 20)
     # strongly clustered values: each user's points are all equal
     values = np.repeat(rng.random(50), 20)
-    clustered = experiments.user_bootstrap(values, user, n_boot=500, seed=0)
+    clustered = leaderboard.user_bootstrap(values, user, n_boot=500, seed=0)
     naive = metrics.bootstrap_ci(values, n_boot=500, seed=0)
     assert clustered.estimate == pytest.approx(values.mean())
     assert clustered.low < clustered.estimate < clustered.high
     assert (clustered.high - clustered.low) > 2 * (naive.high - naive.low)
     # one point per user: the same as the ordinary bootstrap of the mean
-    single = experiments.user_bootstrap(values[:50], np.arange(50), n_boot=300, seed=4)
+    single = leaderboard.user_bootstrap(values[:50], np.arange(50), n_boot=300, seed=4)
     plain = metrics.bootstrap_ci(values[:50], n_boot=300, seed=4)
     assert single == pytest.approx(plain)
-    with_nan = experiments.user_bootstrap(np.r_[values, np.nan], np.r_[user, 99], seed=0)
+    with_nan = leaderboard.user_bootstrap(np.r_[values, np.nan], np.r_[user, 99], seed=0)
     assert with_nan.estimate == pytest.approx(values.mean())
 
 
@@ -183,7 +193,7 @@ def test_leaderboard_tie_rule_and_order():
         "close": pd.DataFrame({"NDCG@10": np.full(200, 0.78), "HR@1": 0.3}),
         "oracle": pd.DataFrame({"NDCG@10": np.full(200, 0.95), "HR@1": 0.5}),
     }
-    board = experiments.leaderboard(reports, user, columns=("HR@1",), n_boot=50)
+    board = leaderboard.leaderboard(reports, user, columns=("HR@1",), n_boot=50)
     assert list(board.index) == ["oracle", "best", "close", "weak"]
     assert board.loc["best", "vs best"] == 0.0 and board.loc["best", "ties best"]
     assert board.loc["close", "ties best"] and not board.loc["weak", "ties best"]
@@ -196,23 +206,23 @@ def test_leaderboard_averages_users_then_bootstraps():
     rng = np.random.default_rng(5)
     user = rng.integers(0, 60, 900)
     frame = pd.DataFrame({"NDCG@10": rng.random(900), "HR@1": (rng.random(900) < 0.3) * 1.0})
-    board = experiments.leaderboard({"m": frame}, user, columns=("HR@1",), n_boot=300, seed=2)
+    board = leaderboard.leaderboard({"m": frame}, user, columns=("HR@1",), n_boot=300, seed=2)
     per_user = frame.groupby(user).mean()
     ci = metrics.bootstrap_ci(per_user["NDCG@10"].to_numpy(), n_boot=300, seed=2)
     assert board.loc["m", "NDCG@10"] == pytest.approx(ci.estimate)
     assert (board.loc["m", "low"], board.loc["m", "high"]) == pytest.approx((ci.low, ci.high))
     assert board.loc["m", "HR@1"] == pytest.approx(per_user["HR@1"].mean())
-    np.testing.assert_allclose(experiments.user_means(frame["HR@1"].to_numpy(), user),
+    np.testing.assert_allclose(leaderboard.user_means(frame["HR@1"].to_numpy(), user),
                                per_user["HR@1"].to_numpy())
-    by_points = experiments.leaderboard({"m": frame}, user, columns=("HR@1",), n_boot=300, seed=2,
+    by_points = leaderboard.leaderboard({"m": frame}, user, columns=("HR@1",), n_boot=300, seed=2,
                                         average="points")
-    cluster = experiments.user_bootstrap(frame["NDCG@10"].to_numpy(), user, n_boot=300, seed=2)
+    cluster = leaderboard.user_bootstrap(frame["NDCG@10"].to_numpy(), user, n_boot=300, seed=2)
     assert by_points.loc["m", "NDCG@10"] == pytest.approx(frame["NDCG@10"].mean())
     assert (by_points.loc["m", "low"], by_points.loc["m", "high"]) == pytest.approx(
         (cluster.low, cluster.high))
     assert by_points.loc["m", "HR@1"] == pytest.approx(frame["HR@1"].mean())
     with pytest.raises(ValueError, match="average"):
-        experiments.leaderboard({"m": frame}, user, average="events")
+        leaderboard.leaderboard({"m": frame}, user, average="events")
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,15 +231,15 @@ def test_leaderboard_averages_users_then_bootstraps():
 
 
 def test_random_split_mask():
-    mask = experiments.random_split(pd.DataFrame({"a": np.arange(10_000)}), 0.2, seed=1)
+    mask = mistakes.random_split(pd.DataFrame({"a": np.arange(10_000)}), 0.2, seed=1)
     assert mask.dtype == bool and 0.18 < mask.mean() < 0.22
     with pytest.raises(ValueError):
-        experiments.random_split(pd.DataFrame({"a": [1]}), 1.5)
+        mistakes.random_split(pd.DataFrame({"a": [1]}), 1.5)
 
 
 def test_random_split_comparison_shapes(setup):
-    result = experiments.random_split_comparison(setup, seed=0)
-    assert set(result["random"]) == set(experiments.RANDOM_SPLIT_METHODS)
+    result = mistakes.random_split_comparison(setup, seed=0)
+    assert set(result["random"]) == set(mistakes.RANDOM_SPLIT_METHODS)
     time_task = setup.task("test")
     assert len(result["time"]["Markov chain"]) == len(time_task)
     assert len(result["random"]["user profile"]) == result["random user_id"].size
@@ -241,14 +251,14 @@ def test_random_split_comparison_shapes(setup):
 
 def test_user_profile_scores_use_every_event_of_the_frame(setup):
     task = setup.task("test")
-    scores = experiments.user_profile_scores(task, setup.split.train)
+    scores = mistakes.user_profile_scores(task, setup.split.train)
     users, inverse = np.unique(task.user_id, return_inverse=True)
     expected = baselines.user_history_distribution(setup.split.train, task.category_ids, users,
                                                    end=None)[inverse]
     np.testing.assert_allclose(scores, expected)
     changed = setup.task("test", changed=True)
     np.testing.assert_allclose(
-        experiments.user_profile_scores(changed, setup.split.train),
+        mistakes.user_profile_scores(changed, setup.split.train),
         condition_on_change(expected[setup.changed_positions()], changed))
 
 
@@ -256,11 +266,11 @@ def test_sampled_ranks_by_hand_and_limits():
     scores = np.array([[0.1, 0.9, 0.5, 0.3], [0.4, 0.3, 0.2, 0.1]])
     target = np.array([2, 0])
     # with every other item sampled, the sampled rank is the full rank
-    np.testing.assert_array_equal(experiments.sampled_ranks(scores, target, 3), [1, 0])
-    one = experiments.sampled_ranks(scores, target, 1, seed=5)
+    np.testing.assert_array_equal(mistakes.sampled_ranks(scores, target, 3), [1, 0])
+    one = mistakes.sampled_ranks(scores, target, 1, seed=5)
     assert one[1] == 0 and one[0] in (0, 1)
     with pytest.raises(ValueError):
-        experiments.sampled_ranks(scores, target, 4)
+        mistakes.sampled_ranks(scores, target, 4)
 
 
 def test_sampled_ranks_never_draw_the_target():
@@ -268,26 +278,26 @@ def test_sampled_ranks_never_draw_the_target():
     scores = rng.random((500, 30))
     target = rng.integers(0, 30, 500)
     scores[np.arange(500), target] = -1.0  # the worst item: its rank is the number drawn
-    np.testing.assert_array_equal(experiments.sampled_ranks(scores, target, 7, seed=2), 7)
+    np.testing.assert_array_equal(mistakes.sampled_ranks(scores, target, 7, seed=2), 7)
 
 
 def test_sampled_item_ranks_match_sampled_ranks_logic():
     rng = np.random.default_rng(3)
     full = rng.random((60, 40))
     target = rng.integers(0, 40, 60)
-    ranks = experiments.sampled_item_ranks(lambda rows, c: np.take_along_axis(full[rows], c, 1),
+    ranks = mistakes.sampled_item_ranks(lambda rows, c: np.take_along_axis(full[rows], c, 1),
                                            np.arange(60), target, 40, 39, seed=0)
     np.testing.assert_array_equal(ranks, metrics.target_rank(full, target))
     full[np.arange(60), target] = -1.0
-    worst = experiments.sampled_item_ranks(lambda rows, c: np.take_along_axis(full[rows], c, 1),
+    worst = mistakes.sampled_item_ranks(lambda rows, c: np.take_along_axis(full[rows], c, 1),
                                            np.arange(60), target, 40, 5, seed=1)
     np.testing.assert_array_equal(worst, 5)
     with pytest.raises(ValueError):
-        experiments.sampled_item_ranks(lambda r, c: c, np.arange(2), np.array([0, 40]), 40, 3)
+        mistakes.sampled_item_ranks(lambda r, c: c, np.arange(2), np.array([0, 40]), 40, 3)
 
 
 def test_rank_report():
-    out = experiments.rank_report(np.array([0, 1, 4]), ks=(1, 3))
+    out = mistakes.rank_report(np.array([0, 1, 4]), ks=(1, 3))
     assert out["HR@1"] == pytest.approx(1 / 3) and out["HR@3"] == pytest.approx(2 / 3)
     assert out["NDCG@3"] == pytest.approx((1 + 1 / np.log2(3)) / 3)
     assert out["MRR"] == pytest.approx((1 + 1 / 2 + 1 / 5) / 3)
@@ -295,11 +305,11 @@ def test_rank_report():
 
 def test_unknown_hyper_parameters_are_rejected(setup):
     with pytest.raises(TypeError, match="hyper"):
-        experiments.train_sequence_model(setup, "lstm", hidden_size=3)
+        trajectories.train_sequence_model(setup, "lstm", hidden_size=3)
     with pytest.raises(TypeError, match="hyper"):
-        experiments.train_interest_mlp(setup, width=3)
+        next_window.train_interest_mlp(setup, width=3)
     with pytest.raises(ValueError, match="scaler_on"):
-        experiments.train_interest_mlp(setup, scaler_on="test")
+        next_window.train_interest_mlp(setup, scaler_on="test")
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,40 +319,40 @@ def test_unknown_hyper_parameters_are_rejected(setup):
 
 def test_sequence_model_scores_are_reproducible_and_cached(setup):
     small = {"epochs": 1, "hidden": 8, "embedding_dim": 4}
-    _, history, scores = experiments.train_sequence_model(setup, "gru", seed=1, device="cpu", **small)
+    _, history, scores = trajectories.train_sequence_model(setup, "gru", seed=1, device="cpu", **small)
     assert scores.shape == (len(setup.task("test")), setup.n_categories)
     np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
     assert history.epochs == 1
-    first = experiments.sequence_model_scores(setup, "gru", seed=1, device="cpu", **small)
+    first = trajectories.sequence_model_scores(setup, "gru", seed=1, device="cpu", **small)
     np.testing.assert_array_equal(first, scores)  # training is deterministic on the CPU
-    files = list(experiments.cache_dir().glob("sequence_model-*.npz"))
+    files = list(cache.cache_dir().glob("sequence_model-*.npz"))
     assert len(files) == 1
-    again = experiments.sequence_model_scores(setup, "gru", seed=1, device="cpu", **small)
+    again = trajectories.sequence_model_scores(setup, "gru", seed=1, device="cpu", **small)
     np.testing.assert_array_equal(again, scores)
-    assert len(list(experiments.cache_dir().glob("sequence_model-*.npz"))) == 1
-    experiments.sequence_model_scores(setup, "gru", seed=2, device="cpu", **small)
-    assert len(list(experiments.cache_dir().glob("sequence_model-*.npz"))) == 2
+    assert len(list(cache.cache_dir().glob("sequence_model-*.npz"))) == 1
+    trajectories.sequence_model_scores(setup, "gru", seed=2, device="cpu", **small)
+    assert len(list(cache.cache_dir().glob("sequence_model-*.npz"))) == 2
     # the model itself comes back from the stored weights, with its history
-    model, stored_history, stored = experiments.sequence_model(setup, "gru", seed=1, device="cpu",
+    model, stored_history, stored = trajectories.sequence_model(setup, "gru", seed=1, device="cpu",
                                                                **small)
     np.testing.assert_array_equal(stored, scores)
     assert stored_history.train_loss == pytest.approx(history.train_loss)
     assert stored_history.best_epoch == history.best_epoch
-    rescored = models.trajectory_scores(model, setup.events, setup.category_ids,
+    rescored = trajectory.trajectory_scores(model, setup.events, setup.category_ids,
                                         setup.task("test"), device="cpu")
     np.testing.assert_allclose(rescored, scores, atol=1e-5)
 
 
 def test_interest_mlp_scores_are_reproducible_and_cached(setup):
     small = {"epochs": 2, "hidden": 8, "n_windows": 2}
-    out = experiments.train_interest_mlp(setup, seed=0, device="cpu", **small)
-    stored = experiments.cached  # training stored the scores: reading them must not train again
+    out = next_window.train_interest_mlp(setup, seed=0, device="cpu", **small)
+    stored = cache.cached  # training stored the scores: reading them must not train again
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(experiments, "cached", lambda name, params, compute, **kw: stored(
+        patch.setattr(next_window, "cached", lambda name, params, compute, **kw: stored(
             name, params, lambda: pytest.fail("trained again"), **kw))
-        users, scores = experiments.interest_mlp_scores(setup, seed=0, device="cpu", **small)
+        users, scores = next_window.interest_mlp_scores(setup, seed=0, device="cpu", **small)
     np.testing.assert_array_equal(users, out["user_ids"])
     np.testing.assert_array_equal(scores, out["scores"])
     np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
-    _, leaky = experiments.interest_mlp_scores(setup, seed=0, device="cpu", scaler_on="all", **small)
+    _, leaky = next_window.interest_mlp_scores(setup, seed=0, device="cpu", scaler_on="all", **small)
     assert not np.allclose(leaky, scores)  # the scaler fitted on all data changes the model

@@ -1,4 +1,4 @@
-"""Tests of interest_lib.features on small hand-built event tables."""
+"""Tests of interest_lib.data.features on small hand-built event tables."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 from event_tables import make_events
 
-from interest_lib.features import (
+from interest_lib.data.features import (
     BEHAVIOR_WEIGHTS,
     UNIT_WEIGHTS,
     CategoryVocabulary,
@@ -22,7 +22,7 @@ from interest_lib.features import (
     purchase_labels,
     tfidf,
 )
-from interest_lib.schema import BEHAVIOR_DTYPE
+from interest_lib.data.schema import BEHAVIOR_DTYPE
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests of interest_lib.metrics: hand-computed cases, agreement with scikit-learn, properties."""
+"""Tests of interest_lib.evaluation.metrics: hand-computed cases, agreement with scikit-learn, properties."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sklearn.metrics import (
 )
 
 from interest_lib import metrics
-from interest_lib.metrics import (
+from interest_lib.evaluation.metrics import (
     ConfidenceInterval,
     accuracy,
     auc,
@@ -434,7 +434,7 @@ def test_relative_difference_and_tie_rule():
 
 
 def test_unknown_target_is_a_miss_even_when_k_covers_every_item():
-    from interest_lib.metrics import hit_rate_at_k
+    from interest_lib.evaluation.metrics import hit_rate_at_k
 
     assert hit_rate_at_k(np.array([[0.1, 0.2, 0.7]]), np.array([-1]), k=10) == 0.0
     assert hit_rate_at_k(np.array([[0.1, 0.2, 0.7]]), np.array([0]), k=10) == 1.0

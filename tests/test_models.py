@@ -6,17 +6,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from interest_lib.models.interest_mlp import InterestMLP, soft_cross_entropy
 
-from interest_lib.models import (
-    InterestMLP,
+from interest_lib.models.recurrent import (
     SequenceModel,
     last_valid,
     pad_sequences,
     sequence_cross_entropy,
-    soft_cross_entropy,
     time_gap_features,
 )
-from interest_lib.train import fit, set_seed
+from interest_lib.models.training import fit, set_seed
 
 N_CATEGORIES = 7
 
@@ -268,10 +267,10 @@ def test_time_gap_features():
 
 @pytest.fixture(scope="module")
 def trajectory_data():
-    from interest_lib.features import CategoryVocabulary
-    from interest_lib.sequences import next_category_task
-    from interest_lib.simulation import simulate
-    from interest_lib.split import split_by_time
+    from interest_lib.data.features import CategoryVocabulary
+    from interest_lib.data.simulation import simulate
+    from interest_lib.data.split import split_by_time
+    from interest_lib.data.tasks import next_category_task
 
     sim = simulate(n_users=60, seed=5)
     split = split_by_time(sim.events)
@@ -283,8 +282,8 @@ def trajectory_data():
 
 
 def test_trajectory_model_outputs_log_probabilities(trajectory_data):
-    from interest_lib.models import TrajectoryModel
-    from interest_lib.sequences import user_sequences
+    from interest_lib.data.sequences import user_sequences
+    from interest_lib.models.trajectory import TrajectoryModel
 
     events, ids, train_task, _, _ = trajectory_data
     seqs = user_sequences(events, ids, train_task, max_len=12, request_context=True)
@@ -306,7 +305,7 @@ def test_trajectory_model_outputs_log_probabilities(trajectory_data):
 
 
 def test_trajectory_model_copies_inside_sessions_only():
-    from interest_lib.models import TrajectoryModel
+    from interest_lib.models.trajectory import TrajectoryModel
 
     set_seed(0)
     model = TrajectoryModel(N_CATEGORIES, n_components=2, hidden=4, embedding_dim=4)
@@ -325,7 +324,7 @@ def test_trajectory_model_copies_inside_sessions_only():
 
 
 def test_session_counts_restart_at_new_sessions():
-    from interest_lib.models import _session_counts
+    from interest_lib.models.trajectory import _session_counts
 
     choices = torch.tensor([[[1.0, 0], [0, 1], [1, 0], [1, 0]]])
     opens = torch.tensor([[False, False, True, False]])
@@ -334,7 +333,7 @@ def test_session_counts_restart_at_new_sessions():
 
 
 def test_fit_and_score_a_trajectory_model(trajectory_data):
-    from interest_lib.models import (
+    from interest_lib.models.trajectory import (
         TrajectoryModel,
         fit_trajectory_model,
         trajectory_optimizer,

@@ -9,13 +9,8 @@ from event_tables import synthetic_events
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interest_lib.noise import NOISE_KINDS, NoisyEvents, add_noise
-from interest_lib.schema import (
-    BEHAVIOR_TYPES,
-    EVENT_COLUMNS,
-    TAOBAO_END,
-    TAOBAO_START,
-)
+from interest_lib.data.noise import NOISE_KINDS, NoisyEvents, add_noise
+from interest_lib.data.schema import BEHAVIOR_TYPES, EVENT_COLUMNS, TAOBAO_END, TAOBAO_START
 
 
 def check_record(events: pd.DataFrame, noisy: NoisyEvents, window=(TAOBAO_START, TAOBAO_END)):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interest_lib.datasets import load_taobao
+from interest_lib.data.loaders import load_taobao
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_full_taobao.py"

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from interest_lib import metrics
-from interest_lib.recommend import (
+from interest_lib.models.recommend import (
     ItemPopularity,
     item_scores,
     list_report,

@@ -8,15 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from interest_lib.schema import DAY_S
-from interest_lib.sequences import (
-    NextCategoryTask,
-    condition_on_change,
-    next_category_task,
-    sequence_scores,
-    user_sequences,
-)
-from interest_lib.simulation import simulate
+from interest_lib.data.schema import DAY_S
+from interest_lib.data.sequences import user_sequences
+from interest_lib.data.simulation import simulate
+from interest_lib.data.tasks import NextCategoryTask, condition_on_change, next_category_task
+from interest_lib.models.recurrent import sequence_scores
 
 S = 10 * DAY_S  # start of the task window in the hand-built log
 CATEGORIES = np.array([10, 20, 30])
@@ -217,7 +213,7 @@ def test_sequence_scores_follow_task_order(model_sim):
 
 
 def test_sequence_model_scores_do_not_depend_on_batching(model_sim):
-    from interest_lib.models import SequenceModel
+    from interest_lib.models.recurrent import SequenceModel
 
     task = sim_task(model_sim)
     seqs = user_sequences(model_sim.events, task.category_ids, task)
@@ -233,8 +229,8 @@ def test_sequence_model_scores_do_not_depend_on_batching(model_sim):
 
 
 def test_training_tensors_work_with_fit(model_sim):
-    from interest_lib.models import SequenceModel, sequence_cross_entropy
-    from interest_lib.train import fit
+    from interest_lib.models.recurrent import SequenceModel, sequence_cross_entropy
+    from interest_lib.models.training import fit
 
     events = model_sim.events
     cats = np.unique(events["category_id"])
@@ -257,7 +253,7 @@ def test_training_tensors_work_with_fit(model_sim):
 
 
 def test_request_context_features_on_the_tiny_log():
-    from interest_lib.sequences import N_REQUEST_FEATURES, REQUEST_FEATURE_NAMES
+    from interest_lib.data.tasks import N_REQUEST_FEATURES, REQUEST_FEATURE_NAMES
 
     events = tiny_log()
     task = next_category_task(events, CATEGORIES, S, S + DAY_S)
@@ -311,7 +307,7 @@ def test_history_counts_keep_what_windows_and_context_cut_off():
 
 
 def test_sequence_scores_pass_history_counts(model_sim):
-    from interest_lib.models import TrajectoryModel
+    from interest_lib.models.trajectory import TrajectoryModel
 
     task = sim_task(model_sim)
     seqs = user_sequences(model_sim.events, task.category_ids, task, request_context=True)
@@ -331,8 +327,8 @@ def test_sequence_scores_pass_history_counts(model_sim):
 
 
 def test_evaluate_methods_and_gap_closed(small_sim):
-    from interest_lib.metrics import hit_rate_at_k, mrr, ndcg_at_k
-    from interest_lib.sequences import evaluate_methods, gap_closed
+    from interest_lib.evaluation.leaderboard import evaluate_methods, gap_closed
+    from interest_lib.evaluation.metrics import hit_rate_at_k, mrr, ndcg_at_k
 
     task = sim_task(small_sim)
     rng = np.random.default_rng(0)

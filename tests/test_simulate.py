@@ -1,4 +1,4 @@
-"""The simulator: determinism, structure, realism targets (DESIGN §5) and the oracle."""
+"""The simulator: determinism, structure, realism targets (CONTRIBUTING.md, "The simulator") and the oracle."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interest_lib.describe import TAOBAO_REFERENCE, compare_with_taobao, log_statistics
-from interest_lib.oracle import oracle_next_category
-from interest_lib.schema import BEHAVIOR_TYPES, EVENT_COLUMNS
-from interest_lib.simulation import SESSION_GAP_S, simulate
+from interest_lib.data.describe import TAOBAO_REFERENCE, compare_with_taobao, log_statistics
+from interest_lib.data.oracle import oracle_next_category
+from interest_lib.data.schema import BEHAVIOR_TYPES, EVENT_COLUMNS, SESSION_GAP_S
+from interest_lib.data.simulation import simulate
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def _same_user_next(events: pd.DataFrame) -> np.ndarray:
     return user[1:] == user[:-1]
 
 
-# --- realism targets of DESIGN §5, one test each ----------------------------------------------------
+# --- realism targets of the simulator (CONTRIBUTING.md), one test each ----------------------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interest_lib.schema import DAY_S, TAOBAO_START
-from interest_lib.split import (
+from interest_lib.data.schema import DAY_S, TAOBAO_START
+from interest_lib.data.split import (
     TEST_END,
     TRAIN_END,
     VALID_END,

@@ -1,4 +1,4 @@
-"""Tests of interest_lib.static_interest on small hand-built event tables."""
+"""Tests of interest_lib.data.windows on small hand-built event tables."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from event_tables import make_events
 from sklearn.linear_model import LogisticRegression
 
-from interest_lib.features import UNIT_WEIGHTS, CategoryVocabulary, UserVocabulary
-from interest_lib.schema import DAY_S
-from interest_lib.static_interest import (
+from interest_lib.data.features import UNIT_WEIGHTS, CategoryVocabulary, UserVocabulary
+from interest_lib.data.schema import DAY_S
+from interest_lib.data.windows import (
     WindowExamples,
     behavior_features,
     class_scores,

@@ -1,4 +1,4 @@
-"""Tests of interest_lib.train: device choice, seeding and the training loop (on CPU)."""
+"""Tests of interest_lib.models.training: device choice, seeding and the training loop (on CPU)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from interest_lib import train
-from interest_lib.train import (
+from interest_lib.models import training
+from interest_lib.models.training import (
     DEVICE_ENV_VAR,
     TensorBatches,
     TrainingHistory,
-    device,
+    best_device,
     fit,
     set_seed,
     to_device,
@@ -41,48 +41,48 @@ def one_thread():
 def no_accelerator(monkeypatch):
     monkeypatch.delenv(DEVICE_ENV_VAR, raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(train, "_mps_available", lambda: False)
+    monkeypatch.setattr(training, "_mps_available", lambda: False)
 
 
 def test_device_falls_back_to_cpu(no_accelerator):
-    assert device() == torch.device("cpu")
+    assert best_device() == torch.device("cpu")
 
 
 def test_device_prefers_cuda_then_mps(no_accelerator, monkeypatch):
-    monkeypatch.setattr(train, "_mps_available", lambda: True)
-    assert device() == torch.device("mps")
+    monkeypatch.setattr(training, "_mps_available", lambda: True)
+    assert best_device() == torch.device("mps")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert device() == torch.device("cuda")
+    assert best_device() == torch.device("cuda")
 
 
 def test_environment_variable_forces_a_device(no_accelerator, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setenv(DEVICE_ENV_VAR, "cpu")
-    assert device() == torch.device("cpu")
+    assert best_device() == torch.device("cpu")
     monkeypatch.setenv(DEVICE_ENV_VAR, "cuda:1")
-    assert device() == torch.device("cuda:1")
+    assert best_device() == torch.device("cuda:1")
     monkeypatch.setenv(DEVICE_ENV_VAR, "auto")
-    assert device() == torch.device("cuda")
+    assert best_device() == torch.device("cuda")
     monkeypatch.setenv(DEVICE_ENV_VAR, "cpu")
-    assert device("cuda") == torch.device("cuda")  # an explicit argument wins
+    assert best_device("cuda") == torch.device("cuda")  # an explicit argument wins
 
 
 def test_forced_unavailable_device_raises(no_accelerator, monkeypatch):
     monkeypatch.setenv(DEVICE_ENV_VAR, "cuda")
     with pytest.raises(RuntimeError, match="INTEREST_LIB_DEVICE='cuda'.*CUDA is not available"):
-        device()
+        best_device()
     monkeypatch.setenv(DEVICE_ENV_VAR, "mps")
     with pytest.raises(RuntimeError, match="MPS is not available"):
-        device()
+        best_device()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setenv(DEVICE_ENV_VAR, "cuda:3")
     with pytest.raises(RuntimeError, match="only 1 CUDA device"):
-        device()
+        best_device()
     monkeypatch.setenv(DEVICE_ENV_VAR, "quantum")
     with pytest.raises(ValueError, match="not a device name"):
-        device()
+        best_device()
 
 
 # --------------------------------------------------------------------------------------------

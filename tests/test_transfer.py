@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from interest_lib.transfer import (
+from interest_lib.models.transfer import (
     align_centroids,
     centroid_transfer,
     cosine_similarity_topk,
@@ -159,7 +159,7 @@ def test_centroid_transfer_assigns_targets_to_the_planted_cluster():
 
 
 def test_fine_tune_copies_and_can_freeze_the_first_layer():
-    from interest_lib.models import InterestMLP, soft_cross_entropy
+    from interest_lib.models.interest_mlp import InterestMLP, soft_cross_entropy
 
     torch.manual_seed(0)
     x = torch.rand(64, 10)
@@ -186,7 +186,7 @@ def test_fine_tune_copies_and_can_freeze_the_first_layer():
 
 
 def test_exposure_ratio_and_correction_recover_a_known_exposure():
-    from interest_lib.transfer import correct_exposure, exposure_ratio
+    from interest_lib.models.transfer import correct_exposure, exposure_ratio
 
     source = np.array([0.5, 0.3, 0.2])
     exposure = np.array([1.0, 2.0, 0.5])
@@ -212,7 +212,7 @@ def test_exposure_ratio_and_correction_recover_a_known_exposure():
 
 
 def test_shrink_is_additive_smoothing_towards_the_prior():
-    from interest_lib.transfer import shrink
+    from interest_lib.models.transfer import shrink
 
     counts = sp.csr_matrix(np.array([[3.0, 1.0, 0.0], [0.0, 0.0, 0.0]]))
     prior = np.array([0.2, 0.3, 0.5])
@@ -229,7 +229,7 @@ def test_shrink_is_additive_smoothing_towards_the_prior():
 
 
 def test_event_report_averages_events_per_user():
-    from interest_lib.transfer import event_report
+    from interest_lib.models.transfer import event_report
 
     scores = np.array([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]])
     # user 0: categories 0 (rank 0) and 2 (rank 2); user 1: category 2 (rank 0), three times
@@ -250,7 +250,7 @@ def test_event_report_averages_events_per_user():
 
 def test_truth_interest_is_the_simulators_distribution():
     import interest_lib as il
-    from interest_lib.transfer import truth_interest
+    from interest_lib.models.transfer import truth_interest
 
     sim = il.simulate(n_users=300, seed=1)
     truth = sim.truth
@@ -272,8 +272,9 @@ def test_truth_interest_is_the_simulators_distribution():
 
 
 def test_with_output_bias_is_the_exposure_correction():
-    from interest_lib.models import InterestMLP
-    from interest_lib.transfer import correct_exposure, with_output_bias
+    from interest_lib.models.interest_mlp import InterestMLP
+
+    from interest_lib.models.transfer import correct_exposure, with_output_bias
 
     torch.manual_seed(0)
     model = InterestMLP(6, hidden=4).eval()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from interest_lib.schema import DAY_S, TAOBAO_START, UTC8_OFFSET_S
+from interest_lib.data.schema import DAY_S, TAOBAO_START, UTC8_OFFSET_S
 
 TRAIN_END: int = TAOBAO_START + 7 * DAY_S
 """2017-12-02 00:00 UTC+8: training covers 2017-11-25 .. 2017-12-01 (Unix s)."""

@@ -1,6 +1,6 @@
 r"""Features built from the event table: vocabularies, user × category matrices and targets.
 
-Fit vocabularies on **training events only** (DESIGN §6). A category that first appears after the
+Fit vocabularies on **training events only** (CONTRIBUTING.md, "Evaluation protocol"). A category that first appears after the
 training period has no column in any matrix built here: ``behavior_matrix`` and
 ``next_window_targets`` drop such events by default (``unknown="drop"``) or raise
 (``unknown="raise"``); :meth:`Vocabulary.index` maps it to ``-1`` or raises, as asked.
@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.preprocessing import normalize
 
-from interest_lib.schema import BEHAVIOR_TYPES
+from interest_lib.data.schema import BEHAVIOR_TYPES
 
 BEHAVIOR_WEIGHTS: Mapping[str, float] = MappingProxyType(
     {"pv": 1.0, "fav": 2.0, "cart": 3.0, "buy": 4.0}

@@ -1,7 +1,7 @@
 """The Bayes-optimal next-category predictor for simulated data: the book's ceiling.
 
 The simulator is a hidden Markov model whose latent state is the user's interest segment. Given the
-true parameters (:class:`~interest_lib.simulation.SimulationTruth`) the exact posterior over the
+true parameters (:class:`~interest_lib.data.simulation.SimulationTruth`) the exact posterior over the
 segment follows from *forward filtering*, and with it the exact predictive distribution of the next
 event's category. No model that sees the same history can do better on average.
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .simulation import Simulation
+from interest_lib.data.simulation import Simulation
 
 
 def _positions_within_user(user_index: np.ndarray) -> np.ndarray:
@@ -45,7 +45,7 @@ def oracle_next_category(
     Parameters
     ----------
     simulation
-        The output of :func:`~interest_lib.simulation.simulate`, with its events unchanged (the
+        The output of :func:`~interest_lib.data.simulation.simulate`, with its events unchanged (the
         filter must see every event of every user).
     rows
         Which event rows to return predictions for: a boolean mask (n_events,) or integer row

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from interest_lib.schema import (
+from interest_lib.data.schema import (
     BEHAVIOR_TYPES,
     PLATFORM_DTYPE,
     PLATFORMS,

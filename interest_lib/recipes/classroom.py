@@ -13,8 +13,8 @@ notebook; :func:`write_student_notebooks` does it for every chapter. The student
 
 Command line::
 
-    python -m interest_lib.classroom notebooks OUTPUT_DIR NOTEBOOK [NOTEBOOK ...]
-    python -m interest_lib.classroom config BOOK_CONFIG STUDENT_CONFIG [EXECUTION_CACHE]
+    python -m interest_lib.recipes.classroom notebooks OUTPUT_DIR NOTEBOOK [NOTEBOOK ...]
+    python -m interest_lib.recipes.classroom config BOOK_CONFIG STUDENT_CONFIG [EXECUTION_CACHE]
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def student_config(book_config: Path, student_config_path: Path,
 
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point; see the module docstring."""
-    parser = argparse.ArgumentParser(prog="python -m interest_lib.classroom")
+    parser = argparse.ArgumentParser(prog="python -m interest_lib.recipes.classroom")
     commands = parser.add_subparsers(dest="command", required=True)
     nb = commands.add_parser("notebooks", help="write solution-free copies of notebooks")
     nb.add_argument("output_dir", type=Path)

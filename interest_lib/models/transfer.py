@@ -45,7 +45,7 @@ from sklearn.preprocessing import normalize
 from torch import nn
 
 if TYPE_CHECKING:
-    from interest_lib.simulation import SimulationTruth
+    from interest_lib.data.simulation import SimulationTruth
 
 MAX_CHUNK_CELLS: int = 1 << 21
 """Upper bound on ``rows × n_reference`` of one dense similarity chunk (about 8 MB in float32)."""
@@ -396,9 +396,9 @@ def fine_tune(
     """Copy a pretrained model and continue training the copy on target-platform data.
 
     The copy starts from the source-trained weights and learns with a smaller learning rate
-    (default ``1e-4``, a tenth of :func:`interest_lib.train.fit`'s default), so a few target
+    (default ``1e-4``, a tenth of :func:`interest_lib.models.training.fit`'s default), so a few target
     users adjust the source knowledge rather than overwrite it. With ``freeze_first_layer`` the
-    first layer (for :class:`~interest_lib.models.InterestMLP` the interest layer
+    first layer (for :class:`~interest_lib.models.interest_mlp.InterestMLP` the interest layer
     :math:`v = \\sigma(Wx + b)`) stays as pretrained and only the layers above it learn. The
     original model is left untouched.
 
@@ -407,7 +407,7 @@ def fine_tune(
     model
         The pretrained model.
     train_data
-        Target-platform training data in any form :func:`interest_lib.train.fit` accepts.
+        Target-platform training data in any form :func:`interest_lib.models.training.fit` accepts.
     loss_fn
         ``loss_fn(model, batch) -> scalar tensor``, as for ``fit``.
     lr
@@ -415,15 +415,15 @@ def fine_tune(
     freeze_first_layer
         Keep the parameters of the first child module with parameters fixed.
     **fit_kwargs
-        Passed to :func:`interest_lib.train.fit` (``epochs``, ``valid_fn``, ``batch_size``,
+        Passed to :func:`interest_lib.models.training.fit` (``epochs``, ``valid_fn``, ``batch_size``,
         ``seed``, ``device``, ``progress``, ...).
 
     Returns
     -------
     (model, history)
-        The fine-tuned copy and its :class:`~interest_lib.train.TrainingHistory`.
+        The fine-tuned copy and its :class:`~interest_lib.models.training.TrainingHistory`.
     """
-    from interest_lib.train import fit
+    from interest_lib.models.training import fit
 
     tuned = copy.deepcopy(model)
     if freeze_first_layer:
@@ -446,7 +446,7 @@ def exposure_ratio(
     .. math:: r_c = \frac{\pi^{T}_c + \epsilon}{\pi^{S}_c + \epsilon}
 
     with :math:`\pi^{S}, \pi^{T}` the category shares of the two platforms' **training** events
-    (e.g. :func:`interest_lib.baselines.popularity`) and :math:`\epsilon` = ``smoothing``, which
+    (e.g. :func:`interest_lib.models.baselines.popularity`) and :math:`\epsilon` = ``smoothing``, which
     keeps a category unseen on one platform finite. If people had the same interests on both
     platforms, :math:`r` would be exactly the platforms' relative exposure; with different
     audiences it also absorbs their difference in taste.
@@ -548,9 +548,9 @@ def event_report(
     """Score one prediction per user against every event of the user's target window.
 
     Each event is a single-target ranking over all categories (HR@K, NDCG@K and MRR of
-    :func:`interest_lib.metrics.ranking_report`); a user's value is the mean over their events,
+    :func:`interest_lib.evaluation.metrics.ranking_report`); a user's value is the mean over their events,
     so heavy users do not dominate. Pass the result's columns to
-    :func:`interest_lib.metrics.bootstrap_ci` for intervals over users.
+    :func:`interest_lib.evaluation.metrics.bootstrap_ci` for intervals over users.
 
     Parameters
     ----------
@@ -570,7 +570,7 @@ def event_report(
         One row per user with at least one event, indexed by the row of ``scores``, with the
         columns of ``ranking_report`` and ``n_events``.
     """
-    from interest_lib.metrics import ranking_report
+    from interest_lib.evaluation.metrics import ranking_report
 
     scores = np.asarray(scores)
     rows = np.asarray(event_user, dtype=np.int64)
@@ -664,7 +664,7 @@ def with_output_bias(model: nn.Module, shift: ArrayLike) -> nn.Module:
     Parameters
     ----------
     model
-        A model with an ``output_layer`` attribute (as :class:`~interest_lib.models.InterestMLP`)
+        A model with an ``output_layer`` attribute (as :class:`~interest_lib.models.interest_mlp.InterestMLP`)
         or whose last ``nn.Linear`` module produces the logits.
     shift
         ``(C,)`` values to add, e.g. ``np.log(exposure_ratio(...))``.

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from interest_lib.schema import BEHAVIOR_DTYPE, BEHAVIOR_TYPES, EVENT_COLUMNS, as_canonical
+from interest_lib.data.schema import BEHAVIOR_DTYPE, BEHAVIOR_TYPES, EVENT_COLUMNS, as_canonical
 
 PathLike = str | os.PathLike
 
@@ -557,7 +557,7 @@ def load_taobao(path: PathLike, nrows: int | None = None) -> pd.DataFrame:
     The file has no header and five columns ``user_id,item_id,category_id,behavior_type,
     timestamp`` (Unix seconds). Rows are returned in file order (the published file groups the
     rows by user, each user's rows in time order) and nothing is dropped: rows outside the window
-    2017-11-25..2017-12-03 (UTC+8) are kept for :func:`interest_lib.cleaning.clean` to handle.
+    2017-11-25..2017-12-03 (UTC+8) are kept for :func:`interest_lib.data.cleaning.clean` to handle.
 
     The file is parsed by the multi-threaded pyarrow CSV reader with explicit column types
     (int64 ids and timestamps, a dictionary-encoded behavior column that becomes a pandas
@@ -574,7 +574,7 @@ def load_taobao(path: PathLike, nrows: int | None = None) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The canonical event table (see :mod:`interest_lib.schema`), shape ``(n_rows, 5)``,
+        The canonical event table (see :mod:`interest_lib.data.schema`), shape ``(n_rows, 5)``,
         without ``platform``.
 
     Raises

@@ -8,8 +8,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from .describe import local_hour, session_ids
-from .schema import BEHAVIOR_TYPES
+from interest_lib.data.describe import local_hour, session_ids
+from interest_lib.data.schema import BEHAVIOR_TYPES
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (6, 3.5)) -> Axes:

@@ -27,7 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from interest_lib.features import (
+from interest_lib.data.features import (
     BEHAVIOR_WEIGHTS,
     UNIT_WEIGHTS,
     CategoryVocabulary,
@@ -36,7 +36,7 @@ from interest_lib.features import (
     next_window_targets,
     purchase_labels,
 )
-from interest_lib.schema import DAY_S
+from interest_lib.data.schema import DAY_S
 
 Transform = Literal["log1p", "none", "l1"]
 
@@ -109,7 +109,7 @@ def behavior_features(
     start
         Start of the history (``None``: from the first event).
     weights
-        Behaviour weights (default :data:`~interest_lib.features.BEHAVIOR_WEIGHTS`).
+        Behaviour weights (default :data:`~interest_lib.data.features.BEHAVIOR_WEIGHTS`).
     transform
         ``"log1p"``, ``"none"`` or ``"l1"``.
 
@@ -194,7 +194,7 @@ def next_window_examples(
 
     For every cut-off :math:`t` in ``ends`` and every user, the input is the behaviour vector
     over everything before :math:`t` and the target is the user's interest distribution over
-    :math:`[t, t + \mathrm{horizon})` (:func:`~interest_lib.features.next_window_targets`).
+    :math:`[t, t + \mathrm{horizon})` (:func:`~interest_lib.data.features.next_window_targets`).
 
     Parameters
     ----------
@@ -264,7 +264,7 @@ _FIELDS = ("inputs", "targets", "bought", "behavior_totals", "user_ids", "window
 
 
 def _one_hot_weights() -> list[dict[str, float]]:
-    from interest_lib.schema import BEHAVIOR_TYPES
+    from interest_lib.data.schema import BEHAVIOR_TYPES
 
     return [{b: float(b == kind) for b in BEHAVIOR_TYPES} for kind in BEHAVIOR_TYPES]
 

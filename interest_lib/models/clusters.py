@@ -39,9 +39,9 @@ from sklearn.preprocessing import normalize
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
-from .describe import SESSION_GAP_S, session_ids
-from .features import CategoryVocabulary
-from .schema import BEHAVIOR_TYPES
+from interest_lib.data.describe import session_ids
+from interest_lib.data.features import CategoryVocabulary
+from interest_lib.data.schema import BEHAVIOR_TYPES, SESSION_GAP_S
 
 # --------------------------------------------------------------------------------------------
 # the answer key

@@ -1,10 +1,10 @@
-r"""The baselines every learned model faces (DESIGN §6), and the oracle on simulated data.
+r"""The baselines every learned model faces (CONTRIBUTING.md, "Evaluation protocol"), and the oracle on simulated data.
 
 Every next-category baseline has the same interface,
 
 ``scores = baseline(task, train, ...)``  →  ``(len(task), C)`` float64,
 
-for a :class:`~interest_lib.sequences.NextCategoryTask`, so one piece of metric code ranks all
+for a :class:`~interest_lib.data.tasks.NextCategoryTask`, so one piece of metric code ranks all
 of them. What each one may look at:
 
 ==========================  =========================================================================
@@ -27,7 +27,7 @@ pseudo-count,
 
 so with counts :math:`n_c` (summing to :math:`N`) the popularity only breaks ties, and with no
 counts at all the score *is* the popularity. For a "next changed category" task every score is
-passed through :func:`~interest_lib.sequences.condition_on_change`.
+passed through :func:`~interest_lib.data.tasks.condition_on_change`.
 
 The next-window forms :func:`popularity_distribution` and :func:`user_history_distribution`
 predict a user's interest distribution over a future window (chapters 3 and 5).
@@ -44,8 +44,8 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from interest_lib.schema import DAY_S
-from interest_lib.sequences import (
+from interest_lib.data.schema import DAY_S
+from interest_lib.data.tasks import (
     NextCategoryTask,
     _user_time_order,
     category_index,
@@ -53,7 +53,7 @@ from interest_lib.sequences import (
 )
 
 if TYPE_CHECKING:
-    from interest_lib.simulation import Simulation
+    from interest_lib.data.simulation import Simulation
 
 _BLOCK_CELLS = 1 << 22  # user x category counts built at once in user_history_counts
 
@@ -377,7 +377,7 @@ def choose_markov_smoothing(
     (best, ndcg)
         The best :math:`\\lambda` (the smallest among ties) and NDCG@k of every grid value.
     """
-    from interest_lib.metrics import ndcg_at_k
+    from interest_lib.evaluation.metrics import ndcg_at_k
 
     chain = MarkovChain.fit(train, valid_task.category_ids)
     ndcg = {
@@ -397,16 +397,16 @@ def choose_markov_smoothing(
 def oracle_scores(simulation: Simulation, task: NextCategoryTask) -> np.ndarray:
     """The Bayes-optimal next-category distribution of simulated data, for the task's points.
 
-    Wraps :func:`interest_lib.oracle.oracle_next_category` and reorders its columns (the
+    Wraps :func:`interest_lib.data.oracle.oracle_next_category` and reorders its columns (the
     simulator's category order) into the task's ``category_ids``; a simulated category missing
     from the task's vocabulary (never seen in training) is dropped, as every method must drop it.
     For a "next changed category" task the previous category is ruled out
-    (:func:`~interest_lib.sequences.condition_on_change`), which is again Bayes-optimal.
+    (:func:`~interest_lib.data.tasks.condition_on_change`), which is again Bayes-optimal.
 
     Parameters
     ----------
     simulation
-        The :class:`~interest_lib.simulation.Simulation` whose ``events`` the task was built on.
+        The :class:`~interest_lib.data.simulation.Simulation` whose ``events`` the task was built on.
     task
         The prediction points.
 
@@ -415,7 +415,7 @@ def oracle_scores(simulation: Simulation, task: NextCategoryTask) -> np.ndarray:
     numpy.ndarray
         ``(len(task), C)`` float64.
     """
-    from interest_lib.oracle import oracle_next_category
+    from interest_lib.data.oracle import oracle_next_category
 
     events = simulation.events
     if len(events) != len(task.events) or not np.array_equal(
@@ -450,7 +450,7 @@ BASELINE_NAMES: tuple[str, ...] = (
     "repeat last",
     "Markov chain",
 )
-"""The baselines of DESIGN §6, in the order :func:`baseline_scores` returns them."""
+"""The baselines of the evaluation protocol (CONTRIBUTING.md), in the order :func:`baseline_scores` returns them."""
 
 
 def baseline_scores(
@@ -467,7 +467,7 @@ def baseline_scores(
     -------
     dict
         Name → ``(len(task), C)`` scores, in the order of :data:`BASELINE_NAMES`, then
-        ``"oracle"``. Feed each to :func:`interest_lib.metrics.ranking_report`.
+        ``"oracle"``. Feed each to :func:`interest_lib.evaluation.metrics.ranking_report`.
     """
     out = {
         "global popularity": global_popularity_scores(task, train),

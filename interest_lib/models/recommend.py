@@ -24,7 +24,7 @@ re-viewed items, popularity breaking ties and filling the list).
 Lists are evaluated by :func:`list_report` against the items each user actually touched in the
 target window. A list of length :math:`N` is the top of a ranking over the **whole** catalogue,
 so HR@K and NDCG@K for :math:`K \le N` are full-ranking metrics, equal to those of
-:mod:`interest_lib.metrics` on a full score matrix; no sampled negatives are involved.
+:mod:`interest_lib.evaluation.metrics` on a full score matrix; no sampled negatives are involved.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from interest_lib.sequences import category_index
+from interest_lib.data.tasks import category_index
 
 __all__ = [
     "ItemPopularity",
@@ -494,8 +494,8 @@ def list_report(
 
     and the reciprocal rank is :math:`1/(r + 1)` for the first relevant item at rank :math:`r`
     of the list, 0 if none is in the list. A list of length :math:`N` is the top of a full
-    ranking, so for :math:`K \le N` these equal :func:`interest_lib.metrics.hit_rate_at_k` and
-    :func:`~interest_lib.metrics.ndcg_at_k` with a binary relevance matrix.
+    ranking, so for :math:`K \le N` these equal :func:`interest_lib.evaluation.metrics.hit_rate_at_k` and
+    :func:`~interest_lib.evaluation.metrics.ndcg_at_k` with a binary relevance matrix.
 
     Parameters
     ----------

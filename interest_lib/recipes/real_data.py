@@ -4,9 +4,9 @@ The appendix "Running on real data" walks through these steps one by one; this m
 pieces it needs that are not specific to one chapter, and :func:`run_pipeline`, which runs the
 whole evaluation of the baselines on one file (also from the command line)::
 
-    python -m interest_lib.pipeline UserBehavior.csv --users 20000
-    python -m interest_lib.pipeline 2019-Oct.csv --format rees46 --users 20000
-    python -m interest_lib.pipeline events.csv --format retailrocket
+    python -m interest_lib.recipes.real_data UserBehavior.csv --users 20000
+    python -m interest_lib.recipes.real_data 2019-Oct.csv --format rees46 --users 20000
+    python -m interest_lib.recipes.real_data events.csv --format retailrocket
 
 * :func:`load_events` reads a file of one of the three public formats.
 * :func:`day_cutoffs` states the split rule for a log of any dates: the last day is the test day,
@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from interest_lib.cleaning import CleaningReport, clean
-from interest_lib.datasets import load_rees46, load_retailrocket, load_taobao
-from interest_lib.schema import DAY_S, TAOBAO_END, TAOBAO_START, UTC8_OFFSET_S
-from interest_lib.split import TEST_END, TRAIN_END, VALID_END, TimeSplit, split_by_time
+from interest_lib.data.cleaning import CleaningReport, clean
+from interest_lib.data.loaders import load_rees46, load_retailrocket, load_taobao
+from interest_lib.data.schema import DAY_S, TAOBAO_END, TAOBAO_START, UTC8_OFFSET_S
+from interest_lib.data.split import TEST_END, TRAIN_END, VALID_END, TimeSplit, split_by_time
 
 if TYPE_CHECKING:
-    from interest_lib.sequences import NextCategoryTask
+    from interest_lib.data.tasks import NextCategoryTask
 
 PathLike = str | os.PathLike
 
@@ -101,7 +101,7 @@ def load_events(
         ``2019-Oct.csv`` (REES46).
     data_format
         ``"taobao"``, ``"retailrocket"`` or ``"rees46"``: which loader of
-        :mod:`interest_lib.datasets` reads the file.
+        :mod:`interest_lib.data.loaders` reads the file.
     properties
         RetailRocket only: the item-properties files; by default every
         ``item_properties_part*.csv`` in the folder of ``path``.
@@ -160,7 +160,7 @@ def day_cutoffs(
     Returns
     -------
     (train_end, valid_end, test_end)
-        Unix seconds, ready for :func:`interest_lib.split.split_by_time`.
+        Unix seconds, ready for :func:`interest_lib.data.split.split_by_time`.
 
     Raises
     ------
@@ -197,7 +197,7 @@ def protocol(data_format: str, events: pd.DataFrame | None = None) -> dict:
     Returns
     -------
     dict
-        ``window`` (for :func:`interest_lib.cleaning.clean`), ``cutoffs``
+        ``window`` (for :func:`interest_lib.data.cleaning.clean`), ``cutoffs``
         (``(train_end, valid_end, test_end)``, ``None`` if ``events`` is needed and missing) and
         ``utc_offset_s``.
     """
@@ -274,9 +274,9 @@ def evaluate(
 
     The points are split into consecutive blocks of about ``max_cells / C`` points;
     ``scorer(block)`` returns ``{method: (len(block), C) scores}`` for a block (a
-    :meth:`~interest_lib.sequences.NextCategoryTask.subset` of the task, with the same events
+    :meth:`~interest_lib.data.tasks.NextCategoryTask.subset` of the task, with the same events
     and vocabulary), and only per-point metrics are kept. The result equals
-    :func:`interest_lib.metrics.ranking_report` on the whole task.
+    :func:`interest_lib.evaluation.metrics.ranking_report` on the whole task.
 
     Parameters
     ----------
@@ -302,7 +302,7 @@ def evaluate(
         ``NDCG@k``, ``NDCG@k low``, ``NDCG@k high``, ``HR@k``, ``MRR``. Empty when the task has
         no points.
     """
-    from interest_lib.metrics import bootstrap_ci, ranking_report
+    from interest_lib.evaluation.metrics import bootstrap_ci, ranking_report
 
     ndcg, hr = f"NDCG@{k}", f"HR@{k}"
     columns = ["points", "users", ndcg, f"{ndcg} low", f"{ndcg} high", hr, "MRR"]
@@ -345,7 +345,7 @@ def evaluate_baselines(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """:func:`evaluate` of every baseline of :func:`interest_lib.baselines.baseline_scores`.
+    """:func:`evaluate` of every baseline of :func:`interest_lib.models.baselines.baseline_scores`.
 
     Parameters
     ----------
@@ -359,7 +359,7 @@ def evaluate_baselines(
     pandas.DataFrame
         As :func:`evaluate`, one row per baseline.
     """
-    from interest_lib.baselines import baseline_scores
+    from interest_lib.models.baselines import baseline_scores
 
     return evaluate(task, lambda block: baseline_scores(block, train), k=k,
                     max_cells=max_cells, n_boot=n_boot, seed=seed)  # fmt: skip
@@ -421,10 +421,10 @@ def run_pipeline(
 ) -> PipelineResult:
     """Load, clean, split and evaluate every baseline on the test day of one file.
 
-    Steps: :func:`load_events`; :func:`interest_lib.cleaning.clean` with the data set's window
+    Steps: :func:`load_events`; :func:`interest_lib.data.cleaning.clean` with the data set's window
     (:func:`protocol`); :func:`sample_users` if ``max_users`` is given; the time split of
     :func:`protocol`; the vocabulary of the training days; the test-day
-    :func:`~interest_lib.sequences.next_category_task` on the whole (sampled) log; every baseline
+    :func:`~interest_lib.data.tasks.next_category_task` on the whole (sampled) log; every baseline
     through :func:`evaluate`.
 
     Parameters
@@ -442,7 +442,7 @@ def run_pipeline(
     max_cells, n_boot
         See :func:`evaluate`.
     """
-    from interest_lib.sequences import next_category_task
+    from interest_lib.data.tasks import next_category_task
 
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -473,9 +473,9 @@ def run_pipeline(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: ``python -m interest_lib.pipeline FILE [--format F] [--users N]``."""
+    """Command line: ``python -m interest_lib.recipes.real_data FILE [--format F] [--users N]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m interest_lib.pipeline",
+        prog="python -m interest_lib.recipes.real_data",
         description="Load, clean and split a public behavior log and evaluate the baselines "
         "on its test day (next-category target, full ranking).",
     )

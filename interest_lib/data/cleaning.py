@@ -1,7 +1,7 @@
 """Clean a behavior log and account for every row.
 
 :func:`clean` takes a canonical event table, or the dirty table of
-:func:`interest_lib.noise.add_noise`, and returns the rows worth keeping together with a
+:func:`interest_lib.data.noise.add_noise`, and returns the rows worth keeping together with a
 :class:`CleaningReport` that says what happened to each input row. :func:`grade_cleaning` compares
 that report with the truth recorded by ``add_noise``.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from interest_lib.schema import (
+from interest_lib.data.schema import (
     BEHAVIOR_DTYPE,
     BEHAVIOR_TYPES,
     EVENT_COLUMNS,
@@ -320,7 +320,7 @@ def clean(
     ----------
     events
         ``n`` rows with the canonical columns (``platform`` is kept if present): a clean
-        canonical table, or the dirty table of :func:`interest_lib.noise.add_noise`
+        canonical table, or the dirty table of :func:`interest_lib.data.noise.add_noise`
         (``category_id`` nullable, ``behavior_type`` free strings).
     window
         ``(start, end)`` in Unix seconds; ``None`` keeps every time.

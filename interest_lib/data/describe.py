@@ -5,10 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .schema import UTC8_OFFSET_S
-
-SESSION_GAP_S: int = 1800
-"""Events of one user more than 30 minutes apart start a new session."""
+from interest_lib.data.schema import SESSION_GAP_S, UTC8_OFFSET_S
 
 TAOBAO_REFERENCE: dict[str, dict[str, float | tuple[float, float]]] = {
     "share_pv": {"real": 0.895, "target": (0.880, 0.910)},
@@ -44,7 +41,7 @@ def session_ids(events: pd.DataFrame, gap_s: int = SESSION_GAP_S) -> np.ndarray:
 
 
 def log_statistics(events: pd.DataFrame) -> dict[str, float]:
-    """The realism statistics of DESIGN §5 for a log sorted by user then time.
+    """The realism statistics of the simulator (CONTRIBUTING.md, "The simulator") for a log sorted by user then time.
 
     Returns a dict with ``share_pv``/``cart``/``fav``/``buy`` (behaviour mix, fractions),
     ``same_category_next`` (share of a user's consecutive event pairs in the same category),

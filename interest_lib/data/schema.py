@@ -42,6 +42,10 @@ TAOBAO_END: int = 1512316800
 """2017-12-04 00:00:00 UTC+8, end (exclusive) of the documented Taobao window (Unix s)."""
 
 DAY_S: int = 86400
+"""Seconds in a day."""
+
+SESSION_GAP_S: int = 1800
+"""A gap of more than this many seconds since the user's previous event starts a new session."""
 
 
 def as_canonical(events: pd.DataFrame) -> pd.DataFrame:

@@ -37,10 +37,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .schema import BEHAVIOR_DTYPE, BEHAVIOR_TYPES, DAY_S, PLATFORM_DTYPE, PLATFORMS, TAOBAO_START
-
-SESSION_GAP_S: int = 1800
-"""Two events of a user more than this many seconds apart belong to different sessions."""
+from interest_lib.data.schema import (
+    BEHAVIOR_DTYPE,
+    BEHAVIOR_TYPES,
+    DAY_S,
+    PLATFORM_DTYPE,
+    PLATFORMS,
+    SESSION_GAP_S,
+    TAOBAO_START,
+)
 
 DEFAULT_SEGMENT_NAMES: tuple[str, ...] = (
     "baby",
