@@ -12,7 +12,7 @@ r"""A plain recurrent sequence model (LSTM or GRU) and the helpers every recurre
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -23,10 +23,6 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from interest_lib.data.sequences import UserSequences, _ranges
 from interest_lib.data.tasks import N_TIME_FEATURES
-
-if TYPE_CHECKING:
-    pass
-
 
 # --------------------------------------------------------------------------------------------
 # the sequence model

@@ -282,7 +282,9 @@ def fit_trajectory_model(
         The model with the weights of its best validation epoch, in eval mode, and the
         :class:`~interest_lib.models.training.TrainingHistory`.
     """
-    from interest_lib import metrics, recurrent, sequences, training
+    from interest_lib.data import sequences
+    from interest_lib.evaluation import metrics
+    from interest_lib.models import recurrent, training
 
     unknown = set(hyper) - set(TRAJECTORY_DEFAULTS)
     if unknown:
@@ -350,7 +352,8 @@ def trajectory_scores(
     numpy.ndarray
         ``float32 (len(task), C)`` in the order of ``task.rows``.
     """
-    from interest_lib import recurrent, sequences
+    from interest_lib.data import sequences
+    from interest_lib.models import recurrent
 
     seq = sequences.user_sequences(
         events, category_ids, task, context=context, request_context=True

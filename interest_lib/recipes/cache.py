@@ -20,16 +20,11 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-
-if TYPE_CHECKING:
-    pass
-
-
 
 CACHE_ENV: str = "INTEREST_LIB_CACHE"
 

@@ -7,20 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from interest_lib import baselines, metrics
 from interest_lib.data.tasks import NextCategoryTask
+from interest_lib.evaluation import metrics
+from interest_lib.models import baselines
 from interest_lib.recipes.cache import cached, code_version, fingerprint
 from interest_lib.recipes.protocol import _PROTOCOL_MODULES, BookSetup
-
-if TYPE_CHECKING:
-    pass
-
 
 # --------------------------------------------------------------------------------------------
 # cold-start users of the web: chapter 5's transfer methods
@@ -95,7 +92,7 @@ class ColdStartCase:
         pandas.DataFrame
             One row per user with a kept event, indexed by the row of ``users``.
         """
-        from interest_lib import transfer
+        from interest_lib.models import transfer
 
         mask = np.ones(len(self), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
         return transfer.event_report(user_scores, self.event_user[mask], self.event_target[mask],
@@ -201,7 +198,8 @@ def cold_start_case(
     -------
     ColdStartCase
     """
-    from interest_lib import features, transfer
+    from interest_lib.data import features
+    from interest_lib.models import transfer
 
     sim, split = setup.sim, setup.split
     sim_truth = sim.truth
@@ -332,7 +330,7 @@ def cold_start_mlp_scores(
     numpy.ndarray
         ``(U, C)`` float64 softmax probabilities, one row per user of ``users``.
     """
-    from interest_lib import training
+    from interest_lib.models import training
 
     target = training.best_device(device)
     users = np.asarray(users)
@@ -342,7 +340,8 @@ def cold_start_mlp_scores(
     def compute() -> dict[str, np.ndarray]:
         import torch
 
-        from interest_lib import features, interest_mlp, transfer
+        from interest_lib.data import features
+        from interest_lib.models import interest_mlp, transfer
 
         split = setup.split
         vocab = features.CategoryVocabulary(setup.category_ids)

@@ -6,14 +6,14 @@ r"""Chapter 7's classic evaluation mistakes, measured: a random split and sample
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from interest_lib import baselines
 from interest_lib.data.tasks import NextCategoryTask, condition_on_change, next_category_task
+from interest_lib.models import baselines
 from interest_lib.recipes.cache import cached, code_version
 from interest_lib.recipes.protocol import (
     _PROTOCOL_MODULES,
@@ -23,10 +23,6 @@ from interest_lib.recipes.protocol import (
     _frame_to_arrays,
     point_report,
 )
-
-if TYPE_CHECKING:
-    pass
-
 
 # --------------------------------------------------------------------------------------------
 # mistakes: a random split, sampled negatives

@@ -6,19 +6,26 @@ r"""Chapter 3's recipe: the interest MLP trained on next-window targets, as a pe
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from interest_lib import metrics
 from interest_lib.data.tasks import NextCategoryTask, condition_on_change
+from interest_lib.evaluation import metrics
 from interest_lib.recipes.cache import cached, code_version
 from interest_lib.recipes.protocol import _PROTOCOL_MODULES, BookSetup
-from interest_lib.recipes.trajectories import MLP_DEFAULTS
 
-if TYPE_CHECKING:
-    pass
+MLP_DEFAULTS: dict[str, Any] = {
+    "hidden": 128,
+    "dropout": 0.1,
+    "epochs": 30,
+    "n_windows": 6,
+    "lr": 3e-3,
+    "weight_decay": 1e-2,
+    "patience": 5,
+}
+"""Hyper-parameters of the chapter-3 interest MLP (:func:`train_interest_mlp`)."""
 
 
 def train_interest_mlp(
@@ -64,7 +71,8 @@ def train_interest_mlp(
     import torch
     from sklearn.preprocessing import StandardScaler
 
-    from interest_lib import features, interest_mlp, training, windows
+    from interest_lib.data import features, windows
+    from interest_lib.models import interest_mlp, training
 
     unknown = set(hyper) - set(MLP_DEFAULTS)
     if unknown:
@@ -150,7 +158,7 @@ def interest_mlp_scores(
     **hyper: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(user_ids, scores)`` of :func:`train_interest_mlp`, trained once and cached."""
-    from interest_lib import training
+    from interest_lib.models import training
 
     target = training.best_device(device)
     params, code = _mlp_cache_key(setup, seed, target, scaler_on, {**MLP_DEFAULTS, **hyper})

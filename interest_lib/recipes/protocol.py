@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from interest_lib import baselines, metrics
 from interest_lib.data.features import CategoryVocabulary
 from interest_lib.data.split import TimeSplit, split_by_time
 from interest_lib.data.tasks import NextCategoryTask, condition_on_change, next_category_task
+from interest_lib.evaluation import metrics
+from interest_lib.models import baselines
 from interest_lib.recipes.cache import cached, code_version, fingerprint
 
 if TYPE_CHECKING:

@@ -5,16 +5,12 @@ r"""Chapter 6's recipe: the LSTM / GRU trajectory models, trained once and share
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from interest_lib.recipes.cache import cached, code_version
 from interest_lib.recipes.protocol import _PROTOCOL_MODULES, BookSetup
-
-if TYPE_CHECKING:
-    pass
-
 
 # --------------------------------------------------------------------------------------------
 # the learned models of chapters 3 and 6
@@ -60,7 +56,7 @@ def train_sequence_model(
         ``float32`` probabilities of shape ``(len(setup.task("test")), C)``.
     """
 
-    from interest_lib import training, trajectory
+    from interest_lib.models import training, trajectory
 
     target = training.best_device(device)
     with training.one_cpu_thread(target):
@@ -102,7 +98,7 @@ def sequence_model_result(
         ``best_epoch``, ``stopped_early``, and the trained weights under ``"weight|<parameter name>"``
         (:func:`sequence_model` rebuilds the model from them).
     """
-    from interest_lib import training, trajectory
+    from interest_lib.models import training, trajectory
 
     target = training.best_device(device)
     unknown = set(hyper) - set(trajectory.TRAJECTORY_DEFAULTS)
@@ -144,7 +140,7 @@ def sequence_model(
     """
     import torch
 
-    from interest_lib import training, trajectory
+    from interest_lib.models import training, trajectory
 
     target = training.best_device(device)
     stored = sequence_model_result(setup, cell, seed=seed, device=target, **hyper)
@@ -165,17 +161,3 @@ def sequence_model(
         device=target.type,
     )
     return model, history, stored["scores"]
-
-
-MLP_DEFAULTS: dict[str, Any] = {
-    "hidden": 128,
-    "dropout": 0.1,
-    "epochs": 30,
-    "n_windows": 6,
-    "lr": 3e-3,
-    "weight_decay": 1e-2,
-    "patience": 5,
-}
-"""Hyper-parameters of the chapter-3 interest MLP (:func:`train_interest_mlp`)."""
-
-
