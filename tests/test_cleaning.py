@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -135,7 +137,8 @@ def test_window_is_half_open():
         (1, 10, 5, "pv", TAOBAO_END),
         (1, 10, 5, "pv", 1_505_117_799),  # the real Taobao row of 2017-09-11
     ]
-    cleaned, report = clean(dirty_frame(rows))
+    with pytest.warns(UserWarning, match="3 of 5 rows"):  # most rows lie outside the window
+        cleaned, report = clean(dirty_frame(rows))
     assert cleaned["timestamp"].tolist() == [TAOBAO_START, TAOBAO_END - 1]
     assert report.dropped["out_of_window"] == 3
     assert clean(dirty_frame(rows), window=None)[1].rows_out == 5
@@ -254,3 +257,40 @@ def test_category_ambiguous_up_to_the_row_time_is_dropped():
     _, report = clean(frame, window=None)
     # at 150 only category 5 is known: filled; at 300 both 5 and 6 are known: dropped
     assert report.kept.tolist() == [True, True, True, False]
+
+
+def test_window_accepts_times_and_iso_strings():
+    rows = [
+        (1, 10, 5, "pv", TAOBAO_START - 1),
+        (1, 10, 5, "pv", TAOBAO_START),
+        (1, 10, 5, "pv", TAOBAO_END - 1),
+        (1, 10, 5, "pv", TAOBAO_END),
+    ]
+    expected = clean(dirty_frame(rows))[0]
+    start = pd.Timestamp("2017-11-25 00:00", tz="Asia/Shanghai")
+    end = pd.Timestamp("2017-12-04 00:00", tz="Asia/Shanghai")
+    for window in [
+        (start, end),
+        (start.tz_convert("UTC").tz_localize(None), end.tz_convert("UTC").tz_localize(None)),
+        (start.to_pydatetime(), end.to_pydatetime()),
+        ("2017-11-25 00:00+08:00", "2017-12-04T00:00+08:00"),
+        ("2017-11-24 16:00", "2017-12-03 16:00"),  # no zone: UTC
+        (np.int64(TAOBAO_START), float(TAOBAO_END)),
+    ]:
+        cleaned, report = clean(dirty_frame(rows), window=window)
+        pd.testing.assert_frame_equal(cleaned, expected)
+        assert report.rules["window"] == (TAOBAO_START, TAOBAO_END)
+    for bad in [("yesterday", "today"), (TAOBAO_START,), (None, TAOBAO_END)]:
+        with pytest.raises(TypeError, match="window"):
+            clean(dirty_frame(rows), window=bad)
+
+
+def test_default_window_warns_when_it_drops_most_rows():
+    october = 1_569_888_000  # 2019-10-01, a REES46 month
+    rows = [(u, 10, 5, "pv", october + 60 * u) for u in range(1, 6)]
+    with pytest.warns(UserWarning, match="5 of 5 rows .* window=None"):
+        cleaned, report = clean(dirty_frame(rows))
+    assert len(cleaned) == 0 and report.dropped["out_of_window"] == 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(clean(dirty_frame(rows), window=None)[0]) == 5

@@ -21,7 +21,14 @@ from interest_lib.data.loaders import (
     load_taobao,
     write_taobao,
 )
-from interest_lib.data.schema import BEHAVIOR_DTYPE, EVENT_COLUMNS, PLATFORM_DTYPE, as_canonical
+from interest_lib.data.schema import (
+    BEHAVIOR_DTYPE,
+    EVENT_COLUMNS,
+    PLATFORM_DTYPE,
+    TAOBAO_END,
+    TAOBAO_START,
+    as_canonical,
+)
 
 TAOBAO_GOOD = "1,2268318,2520377,pv,1511544070\n1,2333346,2520771,cart,1511561733\n"
 
@@ -145,9 +152,9 @@ def random_events(rng: np.random.Generator, n: int, platform: bool = False) -> p
         {
             "user_id": np.sort(rng.integers(0, 2**40, n)),
             "item_id": rng.integers(0, 2**62, n),
-            "category_id": rng.integers(-(2**62), 2**62, n),
+            "category_id": rng.integers(0, 2**63 - 1, n),
             "behavior_type": pd.Categorical.from_codes(rng.integers(0, 4, n), dtype=BEHAVIOR_DTYPE),
-            "timestamp": rng.integers(-(2**40), 2**40, n),
+            "timestamp": rng.integers(TAOBAO_START, TAOBAO_END, n),  # a Taobao file's times
         }
     )
     if platform:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from interest_lib import real_data
+from interest_lib.data.cleaning import clean
 from interest_lib.data.loaders import write_taobao
 from interest_lib.data.schema import DAY_S, UTC8_OFFSET_S
 from interest_lib.data.simulation import simulate
@@ -24,7 +25,7 @@ def small_log() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def test_task(small_log):
+def small_task(small_log):
     split = split_by_time(small_log)
     ids = np.unique(split.train["category_id"])
     return split, next_category_task(small_log, ids, split.valid_end, split.test_end)
@@ -92,8 +93,8 @@ def test_sample_users_keeps_whole_users(small_log):
 # ---- block-wise evaluation -------------------------------------------------------------------
 
 
-def test_evaluate_in_blocks_equals_one_ranking_report(test_task):
-    split, task = test_task
+def test_evaluate_in_blocks_equals_one_ranking_report(small_task):
+    split, task = small_task
     whole = baseline_scores(task, split.train)
     # blocks of 333 points: users straddle blocks, and results must not change
     table = real_data.evaluate_baselines(task, split.train, max_cells=333 * task.n_categories,
@@ -108,8 +109,8 @@ def test_evaluate_in_blocks_equals_one_ranking_report(test_task):
     assert table["NDCG@10 low"].isna().all()
 
 
-def test_evaluate_interval_holds_the_estimate(test_task):
-    split, task = test_task
+def test_evaluate_interval_holds_the_estimate(small_task):
+    split, task = small_task
     table = real_data.evaluate_baselines(task, split.train, n_boot=200, seed=0)
     assert (table["NDCG@10 low"] <= table["NDCG@10"]).all()
     assert (table["NDCG@10"] <= table["NDCG@10 high"]).all()
@@ -118,8 +119,8 @@ def test_evaluate_interval_holds_the_estimate(test_task):
     pd.testing.assert_frame_equal(table, again)
 
 
-def test_evaluate_scorer_sees_subsets_of_the_task(test_task):
-    _, task = test_task
+def test_evaluate_scorer_sees_subsets_of_the_task(small_task):
+    _, task = small_task
     seen = []
 
     def scorer(block):
@@ -136,8 +137,8 @@ def test_evaluate_scorer_sees_subsets_of_the_task(test_task):
     assert table.loc["perfect", "NDCG@10"] == 1.0 and table.loc["perfect", "MRR"] == 1.0
 
 
-def test_evaluate_empty_task(test_task):
-    _, task = test_task
+def test_evaluate_empty_task(small_task):
+    _, task = small_task
     empty = task.subset(np.zeros(len(task), dtype=bool))
     table = real_data.evaluate(empty, lambda block: {"x": np.zeros((0, block.n_categories))})
     assert table.empty and "NDCG@10" in table.columns
@@ -162,9 +163,10 @@ def test_run_pipeline_on_a_taobao_file(tmp_path, small_log):
 def test_cli_prints_the_table(tmp_path, small_log, capsys):
     path = tmp_path / "UserBehavior.csv"
     write_taobao(small_log.head(5000), path)
-    real_data.main([str(path), "--users", "30"])
+    assert real_data.main([str(path), "--users", "30"]) == 0
     out = capsys.readouterr().out
     assert "Markov chain" in out and "rows in" in out
+    assert "Row account" in out and "fixed Taobao days" in out
 
 
 def test_load_events_by_format(tmp_path):
@@ -205,5 +207,157 @@ def test_load_events_by_format(tmp_path):
         real_data.load_events(rees, "csv")
 
 
-def test_release_memory_runs():
-    real_data.release_memory()
+def test_release_memory_frees_tables_held_in_reference_cycles():
+    import gc
+
+    import pyarrow as pa
+
+    class Holder:
+        pass
+
+    gc.collect()
+    gc.disable()  # so that only release_memory collects the cycle
+    try:
+        before = pa.total_allocated_bytes()
+        holder = Holder()
+        holder.itself = holder
+        holder.buffer = pa.allocate_buffer(16 << 20)  # from pyarrow's memory pool
+        del holder
+        held = pa.total_allocated_bytes()
+        assert held >= before + (16 << 20)  # the cycle still holds the table
+        real_data.release_memory()
+        assert pa.total_allocated_bytes() <= held - (16 << 20)
+    finally:
+        gc.enable()
+
+
+# ---- cut-offs for a log of any length, the row account ---------------------------------------
+
+
+def test_choose_cutoffs_by_the_length_of_the_log(small_log):
+    taobao = real_data.choose_cutoffs("taobao", small_log)
+    assert tuple(taobao) == (TRAIN_END, VALID_END, TEST_END) and "fixed Taobao" in taobao.rule
+    rees = real_data.choose_cutoffs("rees46", small_log)
+    assert tuple(rees) == real_data.day_cutoffs(small_log) and "day rule" in rees.rule
+    # two hours of 12-02: the fixed days leave no test events, the day rule no training day
+    start = VALID_END - 12 * 3600
+    hours = small_log[(small_log["timestamp"] >= start) & (small_log["timestamp"] < start + 7200)]
+    short = real_data.choose_cutoffs("taobao", hours)
+    times = hours["timestamp"].to_numpy()
+    assert times.min() < short.train_end < short.valid_end < short.test_end == times.max() + 1
+    assert "2.0 hours" in short.rule and "70 %" in short.rule
+    assert tuple(short) == real_data.short_log_cutoffs(times)
+    assert (short.train_end - times.min()) % 60 == 0
+    with pytest.raises(real_data.NothingToEvaluateError, match="no events"):
+        real_data.choose_cutoffs("taobao", hours.iloc[:0])
+    with pytest.raises(real_data.NothingToEvaluateError, match="too short"):
+        real_data.short_log_cutoffs(np.array([start, start + 100]))
+
+
+def test_cutoff_table_names_the_rule_or_says_na(small_log):
+    table = real_data.cutoff_table(real_data.choose_cutoffs("taobao", small_log), small_log)
+    assert (table["the rule (day_cutoffs)"] == table["used"]).all()
+    few = small_log[small_log["timestamp"] >= VALID_END]
+    table = real_data.cutoff_table(real_data.choose_cutoffs("taobao", few), few)
+    assert (table["the rule (day_cutoffs)"] == "n/a").all()
+
+
+def test_row_account_adds_up_from_the_file(tmp_path):
+    rees = tmp_path / "2019-Oct.csv"
+    rees.write_text(
+        "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,"
+        "user_session\n"
+        "2019-10-01 00:00:00 UTC,view,1,7,,b,1.0,5,s\n"
+        "2019-10-01 00:00:00 UTC,view,1,7,,b,1.0,5,s\n"
+        "2019-10-01 00:00:09 UTC,remove_from_cart,1,7,,b,1.0,5,s\n"
+        "2019-10-02 00:00:00 UTC,purchase,1,7,,b,1.0,5,s\n"
+    )
+    raw = real_data.load_events(rees, "rees46")
+    cleaned, report = clean(raw, window=None)
+    account = real_data.row_account(raw, report)
+    assert (account.rows_read, account.rows_loaded, account.rows_after_cleaning) == (4, 3, 2)
+    assert account.loader_dropped == {"remove_from_cart": 1}
+    assert account.cleaning_dropped["duplicate"] == 1
+    assert account.rows_read == account.rows_loaded + sum(account.loader_dropped.values())
+    assert account.rows_loaded == account.rows_after_cleaning + sum(account.cleaning_dropped.values())
+    text = str(account)
+    assert "remove_from_cart" in text and "duplicate" in text and "rows read from the file" in text
+    raw.attrs["rows_in_file"] = 9  # a row lost without a reason
+    with pytest.raises(ValueError, match="do not add up"):
+        real_data.row_account(raw, report)
+
+
+def test_split_shows_times_in_the_zone_of_the_data(small_log):
+    utc = split_by_time(small_log, *real_data.day_cutoffs(small_log), utc_offset_s=0)
+    assert utc.sizes()["until (excl.)"].str.endswith(" UTC").all()
+    assert split_by_time(small_log).sizes()["until (excl.)"].str.endswith("UTC+8").all()
+
+
+# ---- the command line on short logs and bad files --------------------------------------------
+
+
+def test_cli_on_a_two_hour_slice(tmp_path, small_log, capsys):
+    start = VALID_END - 12 * 3600
+    hours = small_log[(small_log["timestamp"] >= start) & (small_log["timestamp"] < start + 7200)]
+    path = tmp_path / "UserBehavior.csv"
+    write_taobao(hours, path)
+    assert real_data.main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "chosen from the data: the log spans 2.0 hours" in out
+    assert f"rows read from the file  {len(hours):>14,}" in out
+    board = out[out.index("method"):]
+    for name in BASELINE_NAMES:
+        assert name in board
+    result = real_data.run_pipeline(path, n_boot=0)
+    assert len(result.task) > 0 and result.table["points"].gt(0).all()
+
+
+def test_cli_says_why_nothing_can_be_evaluated(tmp_path, small_log, capsys):
+    path = tmp_path / "UserBehavior.csv"
+    later = small_log.head(300).assign(timestamp=lambda f: f["timestamp"] + 700 * DAY_S)
+    write_taobao(later, path)
+    assert real_data.main([str(path)]) == real_data.EXIT_NOTHING_TO_EVALUATE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "dropped all 300 rows" in err[-1]
+    assert "out_of_window 300" in err[-1]
+    assert any(line.startswith("warning: ") and "window=None" in line for line in err)
+
+
+UNPARSEABLE = {
+    "semicolon.csv": b"1;2;3;pv;1511544070\n" * 50,
+    "latin1.csv": "1,2,3,pv,1511544070\n1,2,3,pé,1511544070\n".encode("latin-1") * 50,
+    "gzip-as-csv.csv": __import__("gzip").compress(b"event_time,event_type\n" * 50),
+}
+
+
+def test_cli_exits_2_with_one_line_on_unparseable_files(tmp_path):
+    """Ten runs in subprocesses, as a user runs the command: never an abort (status 134)."""
+    import subprocess
+    import sys
+
+    names = [*UNPARSEABLE] * 4
+    procs = []
+    for k, name in enumerate(names[:10]):
+        path = tmp_path / f"{k}-{name}"
+        path.write_bytes(UNPARSEABLE[name])
+        command = [sys.executable, "-m", "interest_lib.recipes.real_data", str(path)]
+        procs.append((path, subprocess.Popen(command, stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, text=True)))  # fmt: skip
+    for path, proc in procs:
+        try:
+            out, err = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+        assert proc.returncode == 2, (path.name, proc.returncode, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {path}"), err
+        assert ", line " in lines[0] and out == ""
+
+
+def test_task_of_an_empty_log_is_empty(small_log):
+    empty = small_log.iloc[:0]
+    for changed in (False, True):
+        task = next_category_task(empty, np.array([1, 2]), VALID_END, TEST_END, changed)
+        assert len(task) == 0 and task.n_users == 0 and task.n_unknown_target == 0
+    one = next_category_task(small_log.iloc[:1], np.array([1, 2]), None, None)
+    assert len(one) == 0

@@ -103,3 +103,14 @@ def test_summary_and_repr():
     assert "2017-12-02 00:00 UTC+8" in repr(split)
     assert "<table" in split._repr_html_()
     assert isinstance(split, TimeSplit)
+
+
+def test_sizes_show_the_zone_of_the_data():
+    events = events_over_days()
+    taobao = split_by_time(events).sizes()
+    assert taobao["until (excl.)"].tolist()[-1] == "2017-12-04 00:00 UTC+8"
+    utc = split_by_time(events, TRAIN_END, VALID_END, TEST_END, utc_offset_s=0)
+    assert utc.sizes()["until (excl.)"].tolist()[-1] == "2017-12-03 16:00 UTC"
+    assert "UTC+8" not in repr(utc) and "UTC" in repr(utc)
+    west = split_by_time(events, utc_offset_s=-5 * 3600 - 1800).sizes()
+    assert west["until (excl.)"].tolist()[-1] == "2017-12-03 10:30 UTC-5:30"

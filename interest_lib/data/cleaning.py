@@ -8,6 +8,8 @@ that report with the truth recorded by ``add_noise``.
 
 from __future__ import annotations
 
+import datetime
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -281,9 +283,171 @@ def _category_known_before(
     return out
 
 
+WindowBound = int | float | str | pd.Timestamp | datetime.datetime | np.datetime64
+"""A bound of the cleaning window: Unix seconds, or a time (a naive time is read as UTC)."""
+
+
+def _window_seconds(
+    window: tuple[WindowBound, WindowBound] | None,
+) -> tuple[int, int] | None:
+    """``window`` as two Unix seconds; times and ISO strings are converted, naive ones as UTC."""
+    if window is None:
+        return None
+    try:
+        start, end = window
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"window must be None or a pair (start, end), got {window!r}"
+        ) from None
+    bounds = []
+    for bound in (start, end):
+        if isinstance(bound, bool):
+            bound = None  # never a time
+        if isinstance(bound, int | np.integer | float | np.floating):
+            bounds.append(int(bound))
+            continue
+        try:
+            stamp = pd.Timestamp(bound)
+        except (TypeError, ValueError):
+            stamp = pd.NaT
+        if pd.isna(stamp):
+            raise TypeError(
+                f"window bounds must be Unix seconds, pandas Timestamps, datetimes or ISO "
+                f"strings such as '2017-11-25 00:00+08:00', got {bound!r}"
+            )
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+        bounds.append(int(stamp.timestamp()))
+    return bounds[0], bounds[1]
+
+
+@dataclass
+class _Checked:
+    """The per-row results of the checks of :func:`clean`, aligned with the input rows."""
+
+    reason: np.ndarray  # int8 codes of REASON_DTYPE, 0: kept
+    codes: np.ndarray  # canonical label codes, -1: unknown
+    label_changed: np.ndarray
+    user_id: np.ndarray
+    item_id: np.ndarray
+    timestamp: np.ndarray
+    category: np.ndarray
+    filled: np.ndarray
+    bots: np.ndarray
+
+    def drop(self, mask: np.ndarray, why: str) -> None:
+        self.reason[(self.reason == 0) & mask] = REASON_DTYPE.categories.get_loc(why)
+
+
+def _check_rows(frame: pd.DataFrame, window: tuple[int, int] | None) -> _Checked:
+    """Steps 1-4 of :func:`clean`: duplicates, missing values, labels, the window."""
+    codes, label_changed = _normalise_labels(frame["behavior_type"])
+    user_id, _ = _int_values(frame["user_id"])
+    item_id, _ = _int_values(frame["item_id"])
+    timestamp, _ = _int_values(frame["timestamp"])
+    category, _ = _int_values(frame["category_id"])
+    n = len(frame)
+    checked = _Checked(np.zeros(n, dtype=np.int8), codes, label_changed, user_id, item_id,
+                       timestamp, category, np.zeros(n, dtype=bool), np.empty(0, np.int64))  # fmt: skip
+    checked.drop(_duplicated(frame), "duplicate")
+    checked.drop(
+        _isna(frame["user_id"]) | _isna(frame["item_id"]) | _isna(frame["timestamp"]),
+        "missing_value",
+    )
+    checked.drop(codes < 0, "bad_label")
+    if window is not None:
+        checked.drop((timestamp < window[0]) | (timestamp >= window[1]), "out_of_window")
+    return checked
+
+
+def _drop_bots(checked: _Checked, events_per_minute: int, busy_minutes: int,
+               min_pv_share: float) -> None:  # fmt: skip
+    """Step 5 of :func:`clean`: every row of a bot user."""
+    alive = checked.reason == 0
+    checked.bots = _bot_users(
+        checked.user_id[alive],
+        checked.timestamp[alive],
+        (checked.codes[alive] == 0).astype(np.float64),
+        events_per_minute,
+        busy_minutes,
+        min_pv_share,
+    )
+    checked.drop(np.isin(checked.user_id, checked.bots) & (checked.reason == 0), "bot")
+
+
+def _fill_categories(checked: _Checked, category_missing: np.ndarray, fill: bool) -> None:
+    """Step 6 of :func:`clean`: fill a missing category from the item's past, or drop the row."""
+    needs_fill = (checked.reason == 0) & category_missing
+    if fill and needs_fill.any():
+        rows = np.flatnonzero(needs_fill)
+        source = _category_known_before(
+            checked.item_id,
+            checked.timestamp,
+            checked.category,
+            (checked.reason == 0) & ~category_missing,
+            rows,
+        )
+        ok = source >= 0
+        checked.category[rows[ok]] = checked.category[source[ok]]
+        checked.filled[rows[ok]] = True
+    checked.drop(category_missing & ~checked.filled, "missing_category")
+
+
+def _warn_if_window_drops_most(checked: _Checked, window: tuple[int, int] | None) -> None:
+    """Warn when the window drops most rows that passed steps 1-3 (a log of other dates)."""
+    if window is None:
+        return
+    out = int((checked.reason == REASON_DTYPE.categories.get_loc("out_of_window")).sum())
+    considered = int(np.isin(checked.reason, [0, REASON_DTYPE.categories.get_loc("out_of_window")]).sum())
+    if considered and out > considered / 2:
+        first, last = (pd.Timestamp(w, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+                       for w in window)  # fmt: skip
+        warnings.warn(
+            f"clean: {out:,} of {considered:,} rows ({out / considered:.0%}) fall outside the "
+            f"window {first} .. {last} and are dropped; the default window is the Taobao "
+            "period: for a log of other dates pass window=None or its own window",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _cleaned_table(frame: pd.DataFrame, checked: _Checked) -> pd.DataFrame:
+    kept = checked.reason == 0
+    columns_out = {
+        "user_id": checked.user_id[kept],
+        "item_id": checked.item_id[kept],
+        "category_id": checked.category[kept],
+        "behavior_type": pd.Categorical.from_codes(checked.codes[kept], dtype=BEHAVIOR_DTYPE),
+        "timestamp": checked.timestamp[kept],
+    }
+    if "platform" in frame.columns:
+        columns_out["platform"] = frame["platform"].array[kept]
+    return as_canonical(pd.DataFrame(columns_out, copy=False))
+
+
+def _report(checked: _Checked, rules: dict[str, object]) -> CleaningReport:
+    kept = checked.reason == 0
+    label_normalised = kept & checked.label_changed
+    category_filled = kept & checked.filled
+    counts = np.bincount(checked.reason, minlength=len(REASON_DTYPE.categories))
+    return CleaningReport(
+        rows_in=len(kept),
+        rows_out=int(kept.sum()),
+        dropped={r: int(counts[i + 1]) for i, r in enumerate(DROP_REASONS)},
+        repaired={
+            "category_filled": int(category_filled.sum()),
+            "label_normalised": int(label_normalised.sum()),
+        },
+        reasons=pd.Categorical.from_codes(checked.reason, dtype=REASON_DTYPE),
+        category_filled=category_filled,
+        label_normalised=label_normalised,
+        bot_user_ids=np.sort(checked.bots),
+        rules=rules,
+    )
+
+
 def clean(
     events: pd.DataFrame,
-    window: tuple[int, int] | None = (TAOBAO_START, TAOBAO_END),
+    window: tuple[WindowBound, WindowBound] | None = (TAOBAO_START, TAOBAO_END),
     *,
     bot_events_per_minute: int = 10,
     bot_busy_minutes: int = 5,
@@ -323,7 +487,10 @@ def clean(
         canonical table, or the dirty table of :func:`interest_lib.data.noise.add_noise`
         (``category_id`` nullable, ``behavior_type`` free strings).
     window
-        ``(start, end)`` in Unix seconds; ``None`` keeps every time.
+        ``(start, end)``: Unix seconds, pandas Timestamps, datetimes or ISO strings (a time
+        without a time zone is read as UTC). The default is the documented Taobao period,
+        2017-11-25 .. 2017-12-03 in UTC+8; ``None`` keeps every time. When the window drops most
+        rows, a :class:`UserWarning` says so (a log of other dates needs ``window=None``).
     bot_events_per_minute, bot_busy_minutes, bot_min_pv_share
         Thresholds of the bot rule (step 5).
     fill_category
@@ -335,97 +502,28 @@ def clean(
         Canonical event table of the kept rows, shape ``(rows_out, 5 or 6)``, fresh index.
     report : CleaningReport
         Per-row reasons and counts; ``report.kept`` marks the input rows that make up
-        ``cleaned``.
+        ``cleaned``. ``report.rules["window"]`` holds the window in Unix seconds.
     """
     missing_columns = [c for c in EVENT_COLUMNS if c not in events.columns]
     if missing_columns:
         raise ValueError(
             f"event table lacks the column(s) {missing_columns}; expected {list(EVENT_COLUMNS)}"
         )
+    seconds = _window_seconds(window)
     columns = list(EVENT_COLUMNS) + (["platform"] if "platform" in events.columns else [])
     frame = events.loc[:, columns].reset_index(drop=True)
-    n = len(frame)
-    reason = np.zeros(n, dtype=np.int8)
-
-    def drop(mask: np.ndarray, why: str) -> None:
-        reason[(reason == 0) & mask] = REASON_DTYPE.categories.get_loc(why)
-
-    drop(_duplicated(frame), "duplicate")
-    drop(
-        _isna(frame["user_id"]) | _isna(frame["item_id"]) | _isna(frame["timestamp"]),
-        "missing_value",
-    )
-    codes, label_changed = _normalise_labels(frame["behavior_type"])
-    drop(codes < 0, "bad_label")
-
-    user_id, _ = _int_values(frame["user_id"])
-    item_id, _ = _int_values(frame["item_id"])
-    timestamp, _ = _int_values(frame["timestamp"])
-    if window is not None:
-        drop((timestamp < window[0]) | (timestamp >= window[1]), "out_of_window")
-
-    alive = reason == 0
-    bots = _bot_users(
-        user_id[alive],
-        timestamp[alive],
-        (codes[alive] == 0).astype(np.float64),
-        bot_events_per_minute,
-        bot_busy_minutes,
-        bot_min_pv_share,
-    )
-    drop(np.isin(user_id, bots) & (reason == 0), "bot")
-
-    category, category_missing = _int_values(frame["category_id"])
-    filled = np.zeros(n, dtype=bool)
-    needs_fill = (reason == 0) & category_missing
-    if fill_category and needs_fill.any():
-        rows = np.flatnonzero(needs_fill)
-        source = _category_known_before(
-            item_id, timestamp, category, (reason == 0) & ~category_missing, rows
-        )
-        ok = source >= 0
-        category[rows[ok]] = category[source[ok]]
-        filled[rows[ok]] = True
-    drop(category_missing & ~filled, "missing_category")
-
-    kept = reason == 0
-    columns_out = {
-        "user_id": user_id[kept],
-        "item_id": item_id[kept],
-        "category_id": category[kept],
-        "behavior_type": pd.Categorical.from_codes(codes[kept], dtype=BEHAVIOR_DTYPE),
-        "timestamp": timestamp[kept],
+    checked = _check_rows(frame, seconds)
+    _drop_bots(checked, bot_events_per_minute, bot_busy_minutes, bot_min_pv_share)
+    _fill_categories(checked, _isna(frame["category_id"]), fill_category)
+    _warn_if_window_drops_most(checked, seconds)
+    rules = {
+        "window": seconds,
+        "bot_events_per_minute": bot_events_per_minute,
+        "bot_busy_minutes": bot_busy_minutes,
+        "bot_min_pv_share": bot_min_pv_share,
+        "fill_category": fill_category,
     }
-    if "platform" in frame.columns:
-        columns_out["platform"] = frame["platform"].array[kept]
-    cleaned = pd.DataFrame(columns_out, copy=False)
-    cleaned = as_canonical(cleaned)
-
-    reasons = pd.Categorical.from_codes(reason, dtype=REASON_DTYPE)
-    label_normalised = kept & label_changed
-    category_filled = kept & filled
-    counts = np.bincount(reason, minlength=len(REASON_DTYPE.categories))
-    report = CleaningReport(
-        rows_in=n,
-        rows_out=int(kept.sum()),
-        dropped={r: int(counts[i + 1]) for i, r in enumerate(DROP_REASONS)},
-        repaired={
-            "category_filled": int(category_filled.sum()),
-            "label_normalised": int(label_normalised.sum()),
-        },
-        reasons=reasons,
-        category_filled=category_filled,
-        label_normalised=label_normalised,
-        bot_user_ids=np.sort(bots),
-        rules={
-            "window": window,
-            "bot_events_per_minute": bot_events_per_minute,
-            "bot_busy_minutes": bot_busy_minutes,
-            "bot_min_pv_share": bot_min_pv_share,
-            "fill_category": fill_category,
-        },
-    )
-    return cleaned, report
+    return _cleaned_table(frame, checked), _report(checked, rules)
 
 
 def grade_cleaning(report: CleaningReport, noise: pd.Categorical | np.ndarray) -> pd.DataFrame:

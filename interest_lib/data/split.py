@@ -29,8 +29,16 @@ class FutureLeakError(ValueError):
     """A frame used for fitting holds events at or after the end of the training period."""
 
 
+def _local(timestamp: int, utc_offset_s: int = UTC8_OFFSET_S) -> str:
+    """Unix seconds as a time in the zone ``utc_offset_s`` from UTC, labelled with the zone."""
+    hours, rest = divmod(abs(utc_offset_s), 3600)
+    zone = "UTC" if utc_offset_s == 0 else f"UTC{'+' if utc_offset_s > 0 else '-'}{hours}"
+    zone += f":{rest // 60:02d}" if rest else ""
+    return pd.Timestamp(timestamp + utc_offset_s, unit="s").strftime(f"%Y-%m-%d %H:%M {zone}")
+
+
 def _utc8(timestamp: int) -> str:
-    return pd.Timestamp(timestamp + UTC8_OFFSET_S, unit="s").strftime("%Y-%m-%d %H:%M UTC+8")
+    return _local(timestamp, UTC8_OFFSET_S)
 
 
 @dataclass(repr=False)
@@ -49,6 +57,9 @@ class TimeSplit:
         The cut-offs, Unix seconds.
     dropped_after_test_end
         Number of input events at or after ``test_end`` (in no part).
+    utc_offset_s
+        The time zone in which :meth:`sizes` and the ``repr`` show times, as an offset from UTC
+        in seconds: UTC+8 for Taobao (the default), 0 for data whose days are UTC days.
     """
 
     train: pd.DataFrame
@@ -58,6 +69,7 @@ class TimeSplit:
     valid_end: int
     test_end: int
     dropped_after_test_end: int = 0
+    utc_offset_s: int = UTC8_OFFSET_S
     _events: pd.DataFrame | None = field(default=None, init=False, compare=False)
 
     def history(self, until: str = "test") -> pd.DataFrame:
@@ -98,7 +110,7 @@ class TimeSplit:
         assert_fitted_on_train(frame, self.train_end, name=name)
 
     def sizes(self) -> pd.DataFrame:
-        """Rows, users and period of each part, one row per part."""
+        """Rows, users and period of each part, one row per part (times in ``utc_offset_s``)."""
         lines = []
         starts = [None, self.train_end, self.valid_end]
         ends = [self.train_end, self.valid_end, self.test_end]
@@ -109,19 +121,23 @@ class TimeSplit:
                     "part": part,
                     "rows": len(frame),
                     "users": frame["user_id"].nunique(),
-                    "from": _utc8(start if start is not None else int(frame["timestamp"].min()))
+                    "from": self._local(start if start is not None
+                                        else int(frame["timestamp"].min()))
                     if start is not None or len(frame)
                     else "",
-                    "until (excl.)": _utc8(end),
+                    "until (excl.)": self._local(end),
                 }
             )
         return pd.DataFrame(lines).set_index("part")
 
     def __repr__(self) -> str:
         return (
-            f"TimeSplit(train={len(self.train):,} rows < {_utc8(self.train_end)}, "
-            f"valid={len(self.valid):,}, test={len(self.test):,} < {_utc8(self.test_end)})"
+            f"TimeSplit(train={len(self.train):,} rows < {self._local(self.train_end)}, "
+            f"valid={len(self.valid):,}, test={len(self.test):,} < {self._local(self.test_end)})"
         )
+
+    def _local(self, timestamp: int) -> str:
+        return _local(timestamp, self.utc_offset_s)
 
     def _repr_html_(self) -> str:
         return self.sizes().to_html()
@@ -155,6 +171,8 @@ def split_by_time(
     train_end: int = TRAIN_END,
     valid_end: int = VALID_END,
     test_end: int = TEST_END,
+    *,
+    utc_offset_s: int = UTC8_OFFSET_S,
 ) -> TimeSplit:
     """Split events globally in time: train before ``train_end``, then valid, then test.
 
@@ -168,6 +186,9 @@ def split_by_time(
         every event before ``train_end`` (even one from months earlier) lands in ``train``.
     train_end, valid_end, test_end
         Increasing cut-offs in Unix seconds; each part ends just before its cut-off.
+    utc_offset_s
+        Time zone of the data's days, as an offset from UTC in seconds, for showing the parts
+        (:meth:`TimeSplit.sizes`); UTC+8 by default, as for Taobao. It does not move a cut-off.
 
     Returns
     -------
@@ -188,6 +209,7 @@ def split_by_time(
         valid_end=int(valid_end),
         test_end=int(test_end),
         dropped_after_test_end=int((timestamp >= test_end).sum()),
+        utc_offset_s=int(utc_offset_s),
     )
     split._events = events
     return split
