@@ -297,6 +297,10 @@ def _rounded(value: object) -> object:
 
 
 def main() -> None:
+    """Parse the options, write the test file once, run each stage in a child process, print.
+
+    Over 80 lines because most of it declares the command-line options.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows of the test file")
     parser.add_argument("--chunk-rows", type=int, default=10_000_000,

@@ -40,7 +40,7 @@ from interest_lib.data.schema import (
     TAOBAO_END,
     TAOBAO_START,
 )
-from interest_lib.data.simulation import Simulation, SimulationTruth, simulate
+from interest_lib.data.simulation import Simulation, SimulationParams, SimulationTruth, simulate
 from interest_lib.data.split import (
     FutureLeakError,
     TimeSplit,
@@ -55,9 +55,12 @@ MODULES: dict[str, str] = {
     # data
     "schema": "data.schema",
     "simulation": "data.simulation",
+    "simulation_stages": "data.simulation_stages",
     "oracle": "data.oracle",
     "noise": "data.noise",
     "loaders": "data.loaders",
+    "csv_files": "data.csv_files",
+    "csv_reading": "data.csv_reading",
     "cleaning": "data.cleaning",
     "split": "data.split",
     "describe": "data.describe",
@@ -81,11 +84,17 @@ MODULES: dict[str, str] = {
     "cache": "recipes.cache",
     "protocol": "recipes.protocol",
     "next_window": "recipes.next_window",
+    "audit": "recipes.audit",
+    "segments": "recipes.segments",
+    "errata": "recipes.errata",
     "cold_start": "recipes.cold_start",
+    "cold_start_mlp": "recipes.cold_start_mlp",
     "trajectories": "recipes.trajectories",
     "mistakes": "recipes.mistakes",
+    "comparison": "recipes.comparison",
     "plots": "recipes.plots",
     "real_data": "recipes.real_data",
+    "real_data_rules": "recipes.real_data_rules",
     "classroom": "recipes.classroom",
 }
 """Short name → module path below ``interest_lib``: ``il.metrics`` is
@@ -129,6 +138,7 @@ __all__ = [
     "TAOBAO_END",
     "TAOBAO_START",
     "Simulation",
+    "SimulationParams",
     "SimulationTruth",
     "compare_with_taobao",
     "log_statistics",

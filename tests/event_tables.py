@@ -47,3 +47,20 @@ def make_events(rows: list[tuple[int, int, str, int]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["user_id", "category_id", "behavior_type", "timestamp"])
     frame["item_id"] = frame["category_id"] * 10
     return as_canonical(frame)
+
+
+def cluster_interval_by_loop(
+    values: np.ndarray, user: np.ndarray, n_boot: int, seed: int
+) -> np.ndarray:
+    """The 95 % cluster bootstrap of a mean over points, written out replicate by replicate (to
+    check the vectorised one of the library): ``[low, high]``."""
+    users, inverse = np.unique(user, return_inverse=True)
+    sums = np.bincount(inverse, weights=values)
+    counts = np.bincount(inverse).astype(float)
+    rng = np.random.default_rng(seed)
+    replicates = []
+    for _ in range(n_boot):
+        drawn = rng.integers(0, users.size, users.size)
+        replicates.append(sums[drawn].sum() / counts[drawn].sum())
+    return np.quantile(replicates, [0.025, 0.975])
+

@@ -1,5 +1,6 @@
-"""The claims chapter 2 (cleaning, loaders, time split) makes in its prose, checked with the
-chapter's own library calls and its default parameters (seed 0, 5,000 users)."""
+"""The claims chapter 2 (cleaning, loaders, time split) makes in its prose, checked on the results
+of the chapter's library calls and its recipe (:mod:`interest_lib.recipes.audit`), with its
+default parameters (seed 0, 5,000 users)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 import interest_lib as il
-from interest_lib.data.schema import DAY_S, UTC8_OFFSET_S
+from interest_lib.recipes import audit
 
 SEED = 0
 N_USERS = 5000
@@ -24,62 +25,61 @@ def chapter():
 
 
 def test_every_row_is_accounted_for_and_no_clean_row_is_dropped(chapter):
-    _, noisy, cleaned, report = chapter
+    _, noisy, _, report = chapter
     assert report.rows_in == len(noisy.events)
     assert report.rows_in == report.rows_out + sum(report.dropped.values())
-    truth = np.asarray(noisy.noise, dtype=object)
-    assert not ((truth == "") & ~report.kept).any()
+    _, facts = audit.cleaner_scores(noisy.noise, report, noisy.label_recoverable)
+    assert facts["clean_dropped"] == 0
     # every dropped row carries some dirt
-    assert (truth[~report.kept] != "").all()
+    assert facts["dropped_dirty_share"] == 1.0
 
 
 def test_precision_and_recall_per_kind(chapter):
     _, noisy, _, report = chapter
-    truth = np.asarray(noisy.noise, dtype=object)
-    reasons = np.asarray(report.reasons, dtype=object)
-    handled = ~report.kept | report.category_filled | report.label_normalised
-    for kind in il.NOISE_KINDS:
-        assert handled[truth == kind].all(), kind
+    scores, facts = audit.cleaner_scores(noisy.noise, report, noisy.label_recoverable)
+    assert list(scores.index) == list(il.NOISE_KINDS)
+    assert (scores["recall"] == 1.0).all()
     for kind in ("out_of_window", "bot", "bad_label", "missing_category"):
-        assert (truth[reasons == kind] == kind).all(), kind
+        assert scores.loc[kind, "precision"] == 1.0, kind
     # rows dropped as duplicates are injected copies or bot events that repeat one exactly
-    assert set(truth[reasons == "duplicate"]) <= {"duplicate", "bot"}
+    crosstab = audit.truth_against_cleaner(noisy.noise, report)
+    as_duplicate = crosstab["duplicate"]
+    assert set(as_duplicate[as_duplicate > 0].index) <= {"duplicate", "bot"}
+    assert crosstab.loc["bot", "duplicate"] == facts["duplicate_reason_bots"] > 0
+    assert scores.loc["duplicate", "precision"] < 1.0
     # only the unrecoverable labels are dropped
-    bad = truth == "bad_label"
+    assert facts["unrecoverable_dropped"] == facts["unrecoverable_labels"]
+    bad = np.asarray(noisy.noise, dtype=object) == "bad_label"
     np.testing.assert_array_equal(~report.kept[bad], ~noisy.label_recoverable[bad])
 
 
 def test_bot_rule_separates_people_from_bots(chapter):
     _, noisy, _, report = chapter
     assert sorted(report.bot_user_ids) == sorted(noisy.bot_user_ids)
-    events = noisy.events
-    seen = np.isin(np.asarray(report.reasons, dtype=object), ["", "bot", "missing_category"])
-    rows = events.loc[seen, ["user_id", "timestamp"]]
-    per_minute = rows.groupby(["user_id", rows["timestamp"] // 60]).size()
-    busiest = per_minute.groupby(level="user_id").max()
-    is_bot = busiest.index.isin(noisy.bot_user_ids)
-    assert busiest[~is_bot].max() < report.rules["bot_events_per_minute"]
-    assert busiest[is_bot].min() >= report.rules["bot_events_per_minute"]
+    per_user = audit.bot_evidence(noisy.events, report, noisy.bot_user_ids)
+    _, facts = audit.bot_rule_facts(per_user, report)
+    assert facts["person_max_per_minute"] < facts["rule_per_minute"] <= facts["bot_min_per_minute"]
+    assert facts["bot_min_busy"] >= facts["rule_busy"]
+    assert facts["bots_caught"] == len(noisy.bot_user_ids)
+    assert facts["people_flagged"] == 0
+    # the busiest real user of the whole dirty log stays below the rule, too
+    per_minute = audit.events_per_minute(noisy.events)
+    _, person = audit.bot_and_busiest_person(per_minute, noisy.bot_user_ids)
+    assert per_minute.loc[person].max() < facts["rule_per_minute"]
     # exercise: lowering the threshold to 5 still flags no person
-    _, lower = il.clean(events, bot_events_per_minute=5)
+    _, lower = il.clean(noisy.events, bot_events_per_minute=5)
     assert sorted(lower.bot_user_ids) == sorted(noisy.bot_user_ids)
 
 
 def test_item_fill_is_always_right_and_ffill_is_not(chapter):
     sim, noisy, cleaned, report = chapter
-    truth = np.asarray(noisy.noise, dtype=object)
-    kept = np.flatnonzero(report.kept)
-    filled = report.category_filled[kept]
-    true_category = sim.events["category_id"].to_numpy()[noisy.source_row[kept[filled]]]
-    np.testing.assert_array_equal(cleaned["category_id"].to_numpy()[filled], true_category)
-
-    missing = np.flatnonzero(truth == "missing_category")
-    true_missing = sim.events["category_id"].to_numpy()[noisy.source_row[missing]]
-    dirty = noisy.events
-    ffilled = dirty["category_id"].ffill().to_numpy()[missing]
-    assert np.mean(ffilled == true_missing) < 0.5
-    crosses = dirty["user_id"].shift().to_numpy()[missing] != dirty["user_id"].to_numpy()[missing]
-    assert crosses.sum() > 0
+    fills = audit.fill_check(noisy.events, cleaned, report, sim.events, noisy.source_row)
+    assert fills["n_fills"] > 0
+    assert fills["fill_accuracy"] == 1.0
+    assert fills["fills_from_later"] == 0  # the fill looks only backwards in time
+    ffill = audit.forward_fill_check(noisy.events, noisy.noise, sim.events, noisy.source_row)
+    assert ffill["ffill_right"] < 0.5
+    assert ffill["ffill_crosses_n"] > 0
 
 
 def test_fillna_method_argument_is_gone_in_installed_pandas():
@@ -93,14 +93,13 @@ def test_fillna_method_argument_is_gone_in_installed_pandas():
 def test_scaler_fitted_on_all_data_differs_and_is_caught(chapter):
     _, _, cleaned, _ = chapter
     split = il.split_by_time(cleaned)
-    day = (cleaned["timestamp"] - il.TAOBAO_START) // DAY_S
-    features = cleaned.assign(day=day).groupby(["user_id", "day"]).size().rename("events")
-    features = features.reset_index()
-    features["timestamp"] = il.TAOBAO_START + features["day"] * DAY_S
+    features = audit.user_day_features(cleaned)
+    names = ["events", "categories", "buy_share"]
     train = features[features["timestamp"] < split.train_end]
-    on_all = StandardScaler().fit(features[["events"]])
-    on_train = StandardScaler().fit(train[["events"]])
-    assert on_all.mean_[0] != pytest.approx(on_train.mean_[0], rel=1e-3)
+    statistics = audit.scaler_statistics(StandardScaler().fit(features[names]),
+                                         StandardScaler().fit(train[names]), names)
+    assert (statistics["mean differs by"].abs() > 1e-3).any()
+    assert statistics.loc["events", "mean differs by"] != pytest.approx(0.0, abs=1e-3)
     with pytest.raises(il.FutureLeakError):
         il.assert_fitted_on_train(features, split.train_end)
     il.assert_fitted_on_train(train, split.train_end)
@@ -110,41 +109,26 @@ def test_random_split_leaks_and_time_split_does_not(chapter):
     sim, noisy, cleaned, report = chapter
     split = il.split_by_time(cleaned)
     assert sum(len(p) for p in (split.train, split.valid, split.test)) == len(cleaned)
-    rng = np.random.default_rng(SEED)
-    order = rng.permutation(len(cleaned))
-    part = np.empty(len(cleaned), dtype=object)
-    n_train, n_valid = len(split.train), len(split.valid)
-    part[order[:n_train]] = "train"
-    part[order[n_train:n_train + n_valid]] = "valid"
-    part[order[n_train + n_valid:]] = "test"
-    timestamp = cleaned["timestamp"].to_numpy()
-    users = cleaned["user_id"].to_numpy()
-    test_day = timestamp >= split.valid_end
-    assert (part[test_day] == "train").mean() > 0.7
-    session = sim.truth.event_session[noisy.source_row[report.kept]]
-    assert np.isin(session[part == "test"], session[part == "train"]).mean() > 0.8
-    assert np.isin(session[test_day], session[~test_day]).mean() < 0.01
-    last_train = pd.Series(timestamp[part == "train"]).groupby(users[part == "train"]).max()
-    later = last_train.reindex(users[part == "test"]).to_numpy() > timestamp[part == "test"]
-    assert later.mean() > 0.9
-    segment = sim.truth.event_segment[noisy.source_row[report.kept]]
-    promoted = segment == sim.truth.promoted_segment
-    shift = sim.truth.shift_time
-    assert split.train_end > shift  # the shift falls inside the training days
-    assert promoted[test_day].mean() > promoted[part == "test"].mean() > promoted[timestamp < shift].mean()
+    parts = audit.random_split_parts(len(cleaned), len(split.train), len(split.valid), SEED)
+    assert (parts == "train").sum() == len(split.train)
+    assert (parts == "test").sum() == len(split.test)
+    _, leaks = audit.split_leaks(cleaned, split, parts, sim.truth, noisy.source_row[report.kept])
+    assert leaks["test_day_in_train"] > 0.7
+    assert leaks["session_seen"] > 0.8
+    assert leaks["time_split_session_seen"] < 0.01
+    assert leaks["future_seen"] > 0.9
+    assert split.train_end > sim.truth.shift_time  # the shift falls inside the training days
+    assert (leaks["promoted_test_day"] > leaks["promoted_random_test"]
+            > leaks["promoted_before"])
 
 
 def test_september_row_is_dropped_by_clean_and_kept_by_an_unclean_split(tmp_path, chapter):
     _, _, cleaned, _ = chapter
     path = tmp_path / "UserBehavior.csv"
-    sample = cleaned[cleaned["user_id"] == cleaned["user_id"].iloc[0]].head(5)
-    il.write_taobao(sample, path)
-    september = int(pd.Timestamp("2017-09-11 10:27:41").timestamp()) - UTC8_OFFSET_S
-    with path.open("a") as file:
-        file.write(f"{sample['user_id'].iloc[0]},{sample['item_id'].iloc[0]},"
-                   f"{sample['category_id'].iloc[0]},pv,{september}\n")
+    september = audit.taobao_file_with_stray_row(cleaned, path)
     raw = il.load_taobao(path)
     assert len(raw) == 6 and raw["timestamp"].min() == september
+    assert str(il.describe.local_time([september])[0].date()) == "2017-09-11"
     _, report = il.clean(raw)
     assert report.dropped["out_of_window"] == 1 and report.rows_out == 5
     assert il.split_by_time(raw).train["timestamp"].min() == september

@@ -1,8 +1,9 @@
-"""Claims of chapter 3 (the MLP interest formula), checked with the chapter's own calls.
+"""Claims of chapter 3 (the MLP interest formula), checked with the chapter's own library calls.
 
-The chapter's parameters are used unchanged (seed 0, 5,000 simulated users, hidden 128, dropout
-0.1, at most 30 epochs), on the CPU, so these are the numbers the book prints when built without
-a GPU.
+The chapter's parameters are used unchanged (seed 0, 5,000 simulated users,
+``next_window.MLP_DEFAULTS``), on the CPU, so these are the numbers the book prints when built
+without a GPU. The chapter and these tests train the MLP with the same call,
+``next_window.train_interest_mlp``.
 """
 
 from __future__ import annotations
@@ -10,19 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 from torch import nn
 
 import interest_lib as il
-from interest_lib import baselines, features, interest_mlp, metrics, training, windows
-from interest_lib.data.split import VALID_END, split_by_time
+from interest_lib import metrics, next_window, protocol, windows
+from interest_lib.data.split import VALID_END
 
 SEED = 0
 N_USERS = 5000
-HIDDEN = 128
-DROPOUT = 0.1
-EPOCHS = 30
 
 
 def test_worked_example_is_wrong_and_the_correction_agrees_with_torch():
@@ -47,86 +44,43 @@ def test_worked_example_is_wrong_and_the_correction_agrees_with_torch():
 
 @pytest.fixture(scope="module")
 def chapter():
-    """The chapter's data preparation and MLP training, step by step."""
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        sim = il.simulate(n_users=N_USERS, seed=SEED)
-        events = sim.events
-        split = split_by_time(events)
-        vocab = features.CategoryVocabulary.fit(split.train)
-        users = features.UserVocabulary.fit(split.train)
+    """The chapter's set-up and MLP, trained by the chapter's call."""
+    with pytest.MonkeyPatch.context() as patch, threadpool_limits(1):
+        patch.setenv("INTEREST_LIB_CACHE", "off")
+        setup = protocol.book_setup(il.simulate(n_users=N_USERS, seed=SEED))
+        run = next_window.train_interest_mlp(setup, seed=SEED, device="cpu")
+        scores = next_window.next_day_scores(setup, run, "test")
+    test_ex = run["inputs"].test_ex
+    ndcg = {name: metrics.ndcg_at_k(matrix, test_ex.targets, 10, per_user=True)
+            for name, matrix in scores.items()}
+    return {"setup": setup, "run": run, "ndcg": ndcg}
 
-        # the weighting that forecasts the validation day better (as in the chapter)
-        valid_target = features.next_window_targets(
-            split.history("test"), vocab, users, split.train_end, split.valid_end
-        )
-        score = {}
-        for name, w in [("all ones", features.UNIT_WEIGHTS), ("funnel", features.BEHAVIOR_WEIGHTS)]:
-            rows = features.behavior_matrix(split.train, vocab, users, weights=w).normalize_rows("l1")
-            score[name] = metrics.ndcg_at_k(rows.toarray(), valid_target, 10)
-        input_weights = (
-            features.UNIT_WEIGHTS if score["all ones"] >= score["funnel"] else features.BEHAVIOR_WEIGHTS
-        )
 
-        ends = windows.window_ends(split.train_end, n_windows=6)
-        train_ex = windows.next_window_examples(
-            split.train, vocab, users, ends, weights=input_weights
-        )
-        valid_ex = windows.next_window_examples(
-            split.history("test"), vocab, users, [split.train_end], weights=input_weights
-        )
-        test_ex = windows.next_window_examples(
-            events, vocab, users, [split.valid_end], weights=input_weights
-        )
-        fit_ex = train_ex.subset(train_ex.active)
-        scaler = StandardScaler().fit(fit_ex.inputs)
-        x_fit, x_valid, x_test = (
-            scaler.transform(ex.inputs).astype(np.float32) for ex in (fit_ex, valid_ex, test_ex)
-        )
-
-        def loss_fn(model, batch):
-            inputs, target = batch
-            return interest_mlp.soft_cross_entropy(model(inputs), target)
-
-        x_valid_t = torch.tensor(x_valid)
-
-        def valid_ndcg(model):
-            return metrics.ndcg_at_k(model(x_valid_t).numpy(), valid_ex.targets, 10)
-
-        training.set_seed(SEED)
-        mlp = interest_mlp.InterestMLP(len(vocab), hidden=HIDDEN, dropout=DROPOUT)
-        history = training.fit(
-            mlp, (torch.tensor(x_fit), torch.tensor(fit_ex.targets)), loss_fn=loss_fn,
-            valid_fn=valid_ndcg, epochs=EPOCHS, lr=3e-3, weight_decay=1e-2, patience=5,
-            device="cpu", seed=SEED, progress=False,
-        )  # fmt: skip
-        with torch.no_grad():
-            mlp_scores = mlp(torch.tensor(x_test)).numpy()
-    pop = baselines.popularity_distribution(split.train, vocab.ids, test_ex.user_ids)
-    hist = baselines.user_history_distribution(
-        events, vocab.ids, test_ex.user_ids, end=split.valid_end
-    )
-    return {
-        "sim": sim,
-        "vocab": vocab,
-        "mlp": mlp,
-        "history": history,
-        "test_ex": test_ex,
-        "ndcg": {
-            name: metrics.ndcg_at_k(scores, test_ex.targets, 10, per_user=True)
-            for name, scores in [("MLP", mlp_scores), ("popularity", pop), ("own history", hist)]
-        },
-    }
+def test_the_network_gets_the_weighting_that_forecasts_the_validation_day_better(chapter):
+    forecasts = chapter["run"]["forecasts"]
+    means = {name: float(np.nanmean(values)) for name, values in forecasts.items()}
+    winner = max(means, key=means.get)
+    assert chapter["run"]["weights"] == dict(next_window.WEIGHTINGS[winner])
+    assert next_window.better_weighting(forecasts) == winner
 
 
 def test_training_uses_only_the_training_days(chapter):
-    ex = chapter["test_ex"]
-    assert np.all(ex.window_end == VALID_END)
-    assert chapter["history"].best_epoch is not None
-    assert chapter["history"].epochs <= EPOCHS
+    setup, run = chapter["setup"], chapter["run"]
+    inputs = run["inputs"]
+    # every training target window ends by the end of training, the test predicts the test day
+    assert np.all(inputs.train_ex.window_end + il.schema.DAY_S <= setup.split.train_end)
+    assert np.all(inputs.valid_ex.window_end == setup.split.train_end)
+    assert np.all(inputs.test_ex.window_end == VALID_END)
+    assert len(inputs.ends) == next_window.MLP_DEFAULTS["n_windows"]
+    # the standardiser is fitted on the training examples only
+    np.testing.assert_allclose(inputs.scaler.mean_,
+                               inputs.fit_ex.inputs.astype(np.float64).mean(axis=0), rtol=1e-9)
+    assert inputs.scaler.n_samples_seen_ == len(inputs.fit_ex)
+    assert run["history"].best_epoch is not None
+    assert run["history"].epochs <= next_window.MLP_DEFAULTS["epochs"]
 
 
-@pytest.mark.parametrize("baseline", ["popularity", "own history"])
+@pytest.mark.parametrize("baseline", ["global popularity", "own history"])
 def test_mlp_beats_baseline_on_the_test_day(chapter, baseline):
     ndcg = chapter["ndcg"]
     diff = metrics.bootstrap_diff_ci(ndcg["MLP"], ndcg[baseline], seed=SEED)
@@ -134,9 +88,9 @@ def test_mlp_beats_baseline_on_the_test_day(chapter, baseline):
 
 
 def test_first_layer_columns_recover_the_segments(chapter):
-    truth = chapter["sim"].truth
-    profile = truth.emission[:, truth.category_index(chapter["vocab"].ids)].T
-    embedding = chapter["mlp"].hidden_layer.weight.detach().numpy().T
+    truth = chapter["setup"].sim.truth
+    profile = truth.emission[:, truth.category_index(chapter["setup"].category_ids)].T
+    embedding = chapter["run"]["model"].hidden_layer.weight.detach().numpy().T
     agreement = windows.similarity_agreement(
         windows.cosine_similarity_matrix(embedding),
         windows.cosine_similarity_matrix(profile),
@@ -144,16 +98,10 @@ def test_first_layer_columns_recover_the_segments(chapter):
     assert agreement > 0.5
 
 
-def test_chapter_7_leaderboard_uses_this_very_model(chapter):
-    """next_window.train_interest_mlp (chapter 7's MLP entry) repeats this chapter's training."""
-    from interest_lib import next_window, protocol
-
-    setup = protocol.book_setup(chapter["sim"])
-    with threadpool_limits(1):
-        out = next_window.train_interest_mlp(setup, seed=SEED, device="cpu", store=False,
-                                             hidden=HIDDEN, dropout=DROPOUT, epochs=EPOCHS)
-    test_ex = chapter["test_ex"]
-    np.testing.assert_array_equal(out["user_ids"], test_ex.user_ids)
-    assert out["history"].best_epoch == chapter["history"].best_epoch
-    ndcg = metrics.ndcg_at_k(out["scores"], test_ex.targets, 10, per_user=True)
-    np.testing.assert_allclose(ndcg, chapter["ndcg"]["MLP"], atol=1e-6)
+def test_the_mlp_scores_are_a_distribution_per_user(chapter):
+    run = chapter["run"]
+    np.testing.assert_array_equal(run["user_ids"], run["inputs"].test_ex.user_ids)
+    np.testing.assert_allclose(run["scores"].sum(axis=1), 1.0, rtol=1e-5)
+    # the softmax keeps the logits' ranking: the same NDCG@10
+    ndcg = metrics.ndcg_at_k(run["scores"], run["inputs"].test_ex.targets, 10)
+    assert ndcg == pytest.approx(float(np.nanmean(chapter["ndcg"]["MLP"])), abs=1e-9)

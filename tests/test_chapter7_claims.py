@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from event_tables import cluster_interval_by_loop
 from sklearn.metrics import recall_score
 
 from interest_lib import (
     baselines,
     cache,
     cold_start,
-    interest_mlp,
     leaderboard,
     metrics,
     mistakes,
     protocol,
-    recommend,
     trajectories,
     trajectory,
 )
 from interest_lib.data.simulation import simulate
+from interest_lib.recipes import comparison
 
 SEED = 0
 
@@ -76,50 +76,64 @@ def test_label_metrics_by_hand():
 
 
 @pytest.fixture(scope="module")
-def test_scores(setup):
+def scores_of_test_day(setup):
     """Every baseline's and the oracle's scores on the test day, computed from scratch."""
     return baselines.baseline_scores(setup.task("test"), setup.split.train, simulation=setup.sim)
 
 
-def test_leaderboard_entries_equal_the_baselines_themselves(setup, test_scores):
+def test_leaderboard_entries_equal_the_baselines_themselves(setup, scores_of_test_day):
     test = setup.task("test")
     train = setup.split.train
-    reports = protocol.baseline_reports(setup)
-    board = leaderboard.leaderboard(reports, test.user_id, n_boot=200, seed=SEED, average="points")
+    board = leaderboard.leaderboard(protocol.baseline_reports(setup), test.user_id,
+                                    average="points", n_boot=200, seed=SEED)
     from_scratch = {
         "global popularity": baselines.global_popularity_scores(test, train),
         "repeat last": baselines.repeat_last_scores(test, train),
-        "oracle": test_scores["oracle"],
+        "oracle": scores_of_test_day["oracle"],
     }
     for name, scores in from_scratch.items():
-        # chapter 6's computation: the mean over points, users resampled with all their points
+        # the mean over points, users resampled with all their points
         for column, metric in [("NDCG@10", metrics.ndcg_at_k), ("HR@1", metrics.hit_rate_at_k),
                                ("MRR", metrics.mrr)]:
             kwargs = {} if column == "MRR" else {"k": 10 if column == "NDCG@10" else 1}
             assert board.loc[name, column] == pytest.approx(metric(scores, test.target, **kwargs)), (
                 name, column)
-            if column == "NDCG@10":
-                ci = leaderboard.user_bootstrap(metric(scores, test.target, per_user=True, **kwargs),
-                                                test.user_id, n_boot=200, seed=SEED)
-        assert (board.loc[name, "low"], board.loc[name, "high"]) == pytest.approx((ci.low, ci.high))
+        per_point = metrics.ndcg_at_k(scores, test.target, 10, per_user=True)
+        assert (board.loc[name, "NDCG@10 low"], board.loc[name, "NDCG@10 high"]) == pytest.approx(
+            tuple(cluster_interval_by_loop(per_point, test.user_id, 200, SEED)))
     # the oracle is the ceiling of the baselines, for both targets
     assert board.index[0] == "oracle"
     changed_task = setup.task("test", changed=True)
     changed = protocol.baseline_reports(setup, changed=True, oracle=False)
     means = {name: frame["NDCG@10"].mean() for name, frame in changed.items()}
-    oracle_changed = metrics.ndcg_at_k(protocol.per_changed(test_scores["oracle"], setup),
+    oracle_changed = metrics.ndcg_at_k(protocol.per_changed(scores_of_test_day["oracle"], setup),
                                        changed_task.target, 10)
     assert oracle_changed > max(means.values())
     # "repeat last" equals "user frequency" for the next changed category
     np.testing.assert_array_equal(changed["repeat last"]["NDCG@10"], changed["user frequency"]["NDCG@10"])
 
 
-def test_lstm_entry_is_chapter_6s_model(setup, test_scores, monkeypatch):
+@pytest.fixture(scope="module")
+def chapter6_lstm(setup):
+    """Chapter 6's call with chapter 6's parameters cell: (model, history, test-day scores)."""
+    return trajectories.sequence_model(setup, "lstm", seed=SEED, device="cpu",
+                                       hidden=64, n_components=8, window=64, epochs=2)
+
+
+@pytest.fixture(scope="module")
+def boards(setup, chapter6_lstm):
+    """The chapter's leaderboards with the LSTM as the learned model (mean over points)."""
+    reports = {changed: trajectories.method_reports(setup, {"LSTM": chapter6_lstm[2]}, changed)
+               for changed in (False, True)}
+    return reports, {changed: leaderboard.leaderboard(
+        reports[changed], setup.task("test", changed).user_id, average="points",
+        baselines=baselines.BASELINE_NAMES, n_boot=1000, seed=SEED) for changed in (False, True)}
+
+
+def test_lstm_entry_is_chapter_6s_model(setup, chapter6_lstm, boards, monkeypatch):
     """Chapter 6's call trains the LSTM; chapter 7's call gets the very same scores back."""
     test = setup.task("test")
-    # chapter 6's parameters cell: hidden, n_components, window, epochs
-    model, _, chapter6 = trajectories.sequence_model(setup, "lstm", seed=SEED, device="cpu",
-                                                    hidden=64, n_components=8, window=64, epochs=2)
+    model, _, chapter6 = chapter6_lstm
     rebuilt = trajectory.trajectory_scores(model, setup.events, setup.category_ids, test, device="cpu")
     np.testing.assert_allclose(rebuilt, chapter6, atol=1e-5)  # the stored weights are the model
 
@@ -134,21 +148,46 @@ def test_lstm_entry_is_chapter_6s_model(setup, test_scores, monkeypatch):
     monkeypatch.setattr(trajectories, "cached", from_the_cache_only)
     chapter7 = trajectories.sequence_model_scores(setup, "lstm", seed=SEED, device="cpu")
     np.testing.assert_array_equal(chapter7, chapter6)
-    board = leaderboard.leaderboard(
-        {"LSTM": protocol.point_report(chapter7, test),
-         "Markov chain": protocol.point_report(test_scores["Markov chain"], test)},
-        test.user_id, n_boot=200, seed=SEED, average="points")
-    chapter6_board = leaderboard.evaluate_methods({"LSTM": chapter6}, test, seed=SEED)
-    assert board.loc["LSTM", "NDCG@10"] == pytest.approx(chapter6_board.loc["LSTM", "NDCG@10"])
-    assert board.loc["LSTM", "low"] > board.loc["Markov chain", "high"]  # chapter 6's claim
+    chapter6_board = trajectories.boards(setup, {"LSTM": chapter6}, average="points", n_boot=0,
+                                         seed=SEED)["next category"]
+    board = boards[1][False]
+    assert board.loc["LSTM", "NDCG@10"] == chapter6_board.loc["LSTM", "NDCG@10"]
+    assert board.loc["LSTM", "NDCG@10 low"] > board.loc["Markov chain", "NDCG@10 high"]
 
 
-def test_user_bootstrap_is_wider_than_point_bootstrap(setup):
-    values = protocol.baseline_reports(setup)["repeat last"]["NDCG@10"].to_numpy()
-    by_point = metrics.bootstrap_ci(values, n_boot=300, seed=SEED)
-    by_user = leaderboard.user_bootstrap(values, setup.task("test").user_id, n_boot=300, seed=SEED)
-    assert by_user.estimate == pytest.approx(by_point.estimate)
-    assert (by_user.high - by_user.low) > 1.2 * (by_point.high - by_point.low)
+@pytest.mark.parametrize("changed", [False, True])
+def test_the_best_learned_model_beats_the_best_baseline_and_the_oracle_stays_above(
+        setup, boards, changed):
+    """"The best learned model beats the best baseline" (paired interval over users), the
+    oracle stays above every method, and closes part of the distance to the oracle."""
+    reports, board = boards[0][changed], boards[1][changed]
+    summary = comparison.leaderboard_summary(board, reports, setup.task("test", changed).user_id,
+                                             learned=("LSTM",), n_boot=1000, seed=SEED)
+    assert board.index[0] == "oracle" and summary["best"] == "LSTM"
+    assert comparison.verdict(summary["difference"]) == "beats"
+    assert summary["difference"].low > 0 and not summary["tie"]
+    assert 0 < summary["gap"] < 1
+
+
+def test_the_oracle_leads_most_when_interest_moves(boards):
+    board = boards[1]
+    assert board[True].loc["oracle", "vs best"] > board[False].loc["oracle", "vs best"] > 0
+
+
+def test_intervals_that_resample_users_are_wider_and_users_count_once(setup):
+    """The chapter's interval comparison for "repeat last", with its n_boot and seed."""
+    reports = protocol.baseline_reports(setup)
+    values = reports["repeat last"]["NDCG@10"].to_numpy()
+    by_point = metrics.bootstrap_ci(values, n_boot=1000, seed=SEED)
+    repeat = {"repeat last": reports["repeat last"]}
+    user_id = setup.task("test").user_id
+    by_user, per_user = (leaderboard.leaderboard(repeat, user_id, average=average, columns=[],
+                                                 n_boot=1000, seed=SEED).loc["repeat last"]
+                         for average in ("points", "users"))
+    assert by_user["NDCG@10"] == pytest.approx(by_point.estimate)
+    assert (by_user["NDCG@10 high"] - by_user["NDCG@10 low"]) > 1.2 * (by_point.high - by_point.low)
+    # light users are harder to predict: every user counting once lowers the number
+    assert per_user["NDCG@10"] < by_point.estimate
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,64 +231,54 @@ def test_popularity_fitted_on_all_days_looks_better(setup):
 # --------------------------------------------------------------------------------------------
 
 
-def test_one_sampled_category_inflates_and_compresses(setup, test_scores):
+def test_one_sampled_category_inflates_and_compresses(setup, scores_of_test_day):
     test = setup.task("test")
-    full, sampled = {}, {}
-    for name, matrix in test_scores.items():
-        full[name] = metrics.accuracy(matrix, test.target)
-        ranks = mistakes.sampled_ranks(matrix, test.target, 1, seed=SEED)
-        sampled[name] = float(np.mean(ranks < 1))
-        assert sampled[name] > full[name] + 0.3, name
-    spread_full = max(full.values()) / min(full.values())
-    spread_sampled = max(sampled.values()) / min(sampled.values())
-    assert spread_sampled < 1.3 < 3 < spread_full
+    board = leaderboard.leaderboard(protocol.baseline_reports(setup), test.user_id,
+                                    average="points", n_boot=0)
+    table = mistakes.sampled_category_table(scores_of_test_day, test.target, board, seed=SEED)
+    full, sampled = table["full: HR@1"], table["1 sampled: HR@1 (AUC)"]
+    assert (sampled > full + 0.3).all()  # every method looks excellent
+    assert sampled.max() / sampled.min() < 1.3 < 3 < full.max() / full.min()
+    # popularity reaches a far larger share of the oracle's sampled score than of its full NDCG@10
+    share_sampled = sampled["global popularity"] / sampled["oracle"]
+    share_full = (table.loc["global popularity", "full: NDCG@10"]
+                  / table.loc["oracle", "full: NDCG@10"])
+    assert share_sampled > share_full
 
 
 @pytest.fixture(scope="module")
 def item_case(setup):
-    test, split = setup.task("test"), setup.split
-    users, first = setup.first_positions("test")
-    items = recommend.ItemPopularity.fit(split.train, setup.category_ids)
-    history = recommend.user_item_history(setup.events, items, users, end=split.valid_end)
-    first_item = setup.events["item_id"].to_numpy()[test.rows[first]]
-    target = items.index(first_item)
-    known = target >= 0
-    category = {"user frequency": baselines.user_frequency_scores(test, split.train)[first],
-                "repeat last": baselines.repeat_last_scores(test, split.train)[first]}
-    lists = {"item popularity": recommend.recommend_popular(items, users.size, 20),
-             "re-viewed items": recommend.recommend_reviewed(items, history, 20)}
-    score = {"item popularity": lambda rows, c: items.counts[c],
-             "re-viewed items": lambda rows, c: recommend.reviewed_scores(items, history[rows], c)}
-    for name, s in category.items():
-        lists[f"{name} → items"] = recommend.recommend_items(s, setup.category_ids, items, history, 20)
-        score[f"{name} → items"] = (
-            lambda rows, c, s=s: recommend.item_scores(s[rows], items, history[rows], c))
-    full = {name: recommend.list_report(lst[known], first_item[known], ks=(10,))
-            for name, lst in lists.items()}
-    return items, target[known], np.flatnonzero(known), score, full
+    """The chapter's item lists and sampled-negative table, for the two category baselines."""
+    test, train = setup.task("test"), setup.split.train
+    _, first = setup.first_positions("test")
+    category = {"user frequency": baselines.user_frequency_scores(test, train)[first],
+                "repeat last": baselines.repeat_last_scores(test, train)[first]}
+    case = comparison.item_lists(setup, category, n=20)
+    items = case["items"]
+    functions = comparison.item_score_functions(items, case["history"], category)
+    return mistakes.sampled_item_table(functions, case["lists"], case["first_item"],
+                                       items.index(case["first_item"]), len(items), seed=SEED)
 
 
 def test_item_sampled_negatives_inflate_compress_and_flip(item_case):
-    items, target, rows, score, full = item_case
-    hr_full = {name: report["HR@10"].mean() for name, report in full.items()}
-    ndcg_full = {name: report["NDCG@10"].mean() for name, report in full.items()}
-    ranks_100 = {name: mistakes.sampled_item_ranks(fn, rows, target, len(items), 100, seed=SEED)
-                 for name, fn in score.items()}
-    ranks_1 = {name: mistakes.sampled_item_ranks(fn, rows, target, len(items), 1, seed=SEED)
-               for name, fn in score.items()}
-    for name in score:
-        assert np.mean(ranks_100[name] < 10) > 5 * hr_full[name], name  # inflation
-    ndcg_100 = {name: mistakes.rank_report(r, ks=(10,))["NDCG@10"] for name, r in ranks_100.items()}
+    table = item_case
+    summary = mistakes.sampled_summary(table)
+    assert (summary["inflation"] > 5).all()  # inflation
+    assert summary["spread"]["full"] > summary["spread"]["100"] > summary["spread"]["1"]
     # compression: popularity trails the user-frequency lists clearly in the full ranking and
     # is level with them under 100 sampled negatives
-    gap_full = metrics.relative_difference(ndcg_full["user frequency → items"], ndcg_full["item popularity"])
-    gap_100 = metrics.relative_difference(ndcg_100["user frequency → items"], ndcg_100["item popularity"])
+    gap_full, gap_100 = (
+        metrics.relative_difference(table.loc["user frequency → items", column],
+                                    table.loc["item popularity", column])
+        for column in ("full: NDCG@10", "100 sampled: NDCG@10"))
     assert gap_full > 0.10 and abs(gap_100) < 0.02
     # flip: "repeat last → items" loses to the re-viewed items in the full ranking and wins
     # against them with one sampled negative
-    auc = {name: np.mean(r < 1) for name, r in ranks_1.items()}
-    assert ndcg_full["repeat last → items"] < ndcg_full["re-viewed items"]
-    assert auc["repeat last → items"] > auc["re-viewed items"]
+    assert (table.loc["repeat last → items", "full: NDCG@10"]
+            < table.loc["re-viewed items", "full: NDCG@10"])
+    assert (table.loc["repeat last → items", "1 sampled: HR@1 (AUC)"]
+            > table.loc["re-viewed items", "1 sampled: HR@1 (AUC)"])
+    assert summary["moved"]["1"] > 0 and summary["reversal"] is not None
 
 
 # --------------------------------------------------------------------------------------------
@@ -271,8 +300,6 @@ def test_recall_score_needs_an_average_on_multiclass_labels():
 # cold-start users: chapter 5's transfer methods on chapter 5's evaluation
 # --------------------------------------------------------------------------------------------
 
-K_GRID = (10, 25, 50, 100, 200, 400, 800, 1600)  # chapter 5's parameters cell
-STRENGTH_GRID = (5, 20, 50, 100, 200, 500)
 POPULARITY = "(a) web popularity"
 OWN_APP = "(c1) own app profile, exposure-corrected"
 KNN_APP = "(c2) kNN of own app profile, exposure-corrected"
@@ -285,163 +312,34 @@ def cold_case(setup):
 
 
 @pytest.fixture(scope="module")
-def chapter5_direct(setup):
-    """Chapter 5's evaluation set, (a), (c1) and (c2), with chapter 5's own library calls."""
-    from interest_lib import features, transfer
-
-    split, truth = setup.split, setup.sim.truth
-    history = split.history("test")
-    vocab = features.CategoryVocabulary.fit(split.train)
-    categories = vocab.ids
-    web_history = history[history["platform"] == "web"]
-    app_history = history[history["platform"] == "app"]
-    test_web = split.test[split.test["platform"] == "web"]
-    cold_ids = truth.user_ids[np.isin(truth.user_group, ["both_cold", "web_cold"])]
-    target_events = test_web[test_web["user_id"].isin(cold_ids)]
-    users = np.sort(target_events["user_id"].unique())
-    event_user = np.searchsorted(users, target_events["user_id"].to_numpy())
-    event_target = vocab.index(target_events["category_id"].to_numpy(), unknown="minus_one")
-
-    app_pop = baselines.popularity(app_history, categories)
-    web_pop = baselines.popularity(web_history, categories)
-    ratio = transfer.exposure_ratio(app_pop, web_pop)
-
-    app_train = split.train[split.train["platform"] == "app"]
-    web_train = split.train[split.train["platform"] == "web"]
-    app_pop_train = baselines.popularity(app_train, categories)
-    ratio_train = transfer.exposure_ratio(app_pop_train, baselines.popularity(web_train, categories))
-    warm_ids = truth.user_ids[truth.user_group == "both"]
-    valid_web = split.valid[(split.valid["platform"] == "web") & split.valid["user_id"].isin(warm_ids)]
-    valid_users = np.sort(valid_web["user_id"].unique())
-    valid_user = np.searchsorted(valid_users, valid_web["user_id"].to_numpy())
-    valid_target = vocab.index(valid_web["category_id"].to_numpy(), unknown="minus_one")
-    app_reference_train = features.behavior_matrix(app_train, vocab, weights=features.UNIT_WEIGHTS)
-    valid_app = features.behavior_matrix(app_train, vocab, valid_users, weights=features.UNIT_WEIGHTS)
-
-    def valid_hr(predicted):
-        return transfer.event_report(predicted, valid_user, valid_target)["HR@10"].mean()
-
-    strengths = {s: valid_hr(transfer.correct_exposure(
-        transfer.shrink(valid_app.matrix, app_pop_train, s), ratio_train)) for s in STRENGTH_GRID}
-    ks = {k: valid_hr(transfer.correct_exposure(transfer.knn_transfer(
-        valid_app.log1p(), app_reference_train.log1p(),
-        features.normalize_rows(app_reference_train.matrix), k, fallback=app_pop_train), ratio_train))
-        for k in K_GRID}
-    strength = float(max(strengths, key=strengths.get))
-    k = int(max(ks, key=ks.get))
-
-    app_users = np.sort(app_history["user_id"].unique())
-    app_reference = features.behavior_matrix(app_history, vocab, app_users,
-                                             weights=features.UNIT_WEIGHTS)
-    app_counts = features.behavior_matrix(app_history, vocab, users, weights=features.UNIT_WEIGHTS)
-    own_app = transfer.shrink(app_counts.matrix, app_pop, strength)
-    neighbours = transfer.knn_transfer(app_counts.log1p(), app_reference.log1p(),
-                                       features.normalize_rows(app_reference.matrix), k,
-                                       fallback=app_pop)
-
-    def score(predicted):
-        return transfer.event_report(predicted, event_user, event_target, ks=(10,))
-
-    return dict(users=users, event_user=event_user, event_target=event_target, k=k,
-                strength=strength, history=history, vocab=vocab, ratio_train=ratio_train,
-                reports={POPULARITY: score(np.tile(web_pop, (len(users), 1))),
-                         OWN_APP: score(transfer.correct_exposure(own_app, ratio)),
-                         KNN_APP: score(transfer.correct_exposure(neighbours, ratio))})
+def cold_comparison(setup, cold_case, scores_of_test_day):
+    """The chapter's cold-start table, with the baselines and the oracle as next-event methods."""
+    transfer_scores = dict(cold_case.scores)
+    transfer_scores[f"{PRETRAINED}, exposure-corrected"] = cold_start.cold_start_mlp_scores(
+        setup, cold_case.users, seed=SEED, device="cpu")
+    return comparison.cold_start_comparison(cold_case, transfer_scores, scores_of_test_day,
+                                            setup.task("test"), n_boot=1000, seed=SEED)
 
 
-def test_cold_start_case_is_chapter_5s_evaluation(cold_case, chapter5_direct):
-    np.testing.assert_array_equal(cold_case.users, chapter5_direct["users"])
-    np.testing.assert_array_equal(cold_case.event_user, chapter5_direct["event_user"])
-    np.testing.assert_array_equal(cold_case.event_target, chapter5_direct["event_target"])
-    assert (cold_case.k, cold_case.strength) == (chapter5_direct["k"], chapter5_direct["strength"])
-    assert len(cold_case.users) > 600 and 0.3 < cold_case.is_both_cold.mean() < 0.5
-    for name, direct in chapter5_direct["reports"].items():
-        mine = cold_case.report(cold_case.scores[name])
-        np.testing.assert_array_equal(mine.index, direct.index)
-        np.testing.assert_allclose(mine["HR@10"], direct["HR@10"], rtol=0, atol=1e-12)
-        assert abs(mine["HR@10"].mean() - direct["HR@10"].mean()) < 1e-12, name
-
-
-def test_cold_start_mlp_is_chapter_5s_pretrained_mlp(setup, cold_case, chapter5_direct):
-    """Method (f) with n = 0, trained here as chapter 5 trains it."""
-    import torch
-
-    from interest_lib import features, training, transfer
-
-    split, vocab = setup.split, chapter5_direct["vocab"]
-    app_train = split.train[split.train["platform"] == "app"]
-    app_valid = split.valid[split.valid["platform"] == "app"]
-    pre_users = np.intersect1d(app_train["user_id"].unique(), app_valid["user_id"].unique())
-
-    def tensor(matrix):
-        return torch.as_tensor(matrix.toarray() if hasattr(matrix, "toarray") else matrix,
-                               dtype=torch.float32)
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        training.set_seed(SEED)
-        pretrained = interest_mlp.InterestMLP(setup.n_categories, hidden=64)
-        training.fit(pretrained, (tensor(features.behavior_matrix(app_train, vocab, pre_users)
-                                      .log1p().matrix),
-                               tensor(features.next_window_targets(app_valid, vocab, pre_users,
-                                                                   None, None))),
-                  loss_fn=lambda net, batch: interest_mlp.soft_cross_entropy(net(batch[0]), batch[1]),
-                  epochs=30, batch_size=256, lr=3e-3, patience=None, device="cpu", seed=SEED,
-                  progress=False)
-        corrected = transfer.with_output_bias(pretrained, np.log(chapter5_direct["ratio_train"]))
-        corrected.eval()
-        x_cold = tensor(features.behavior_matrix(chapter5_direct["history"], vocab,
-                                                 cold_case.users).log1p().matrix)
-        with torch.no_grad():
-            direct = torch.softmax(corrected(x_cold), dim=1).numpy()
-    finally:
-        torch.set_num_threads(threads)
-    mine = cold_start.cold_start_mlp_scores(setup, cold_case.users, seed=SEED, device="cpu")
-    assert mine.shape == (len(cold_case.users), setup.n_categories)
-    np.testing.assert_allclose(mine, direct, rtol=0, atol=1e-6)
-    hr = cold_case.report(mine)["HR@10"].mean()
-    assert abs(hr - cold_case.report(direct)["HR@10"].mean()) < 1e-12
-
-
-def _cold_reports(setup, cold_case):
-    reports = {name: cold_case.report(scores) for name, scores in cold_case.scores.items()}
-    reports[PRETRAINED] = cold_case.report(
-        cold_start.cold_start_mlp_scores(setup, cold_case.users, seed=SEED, device="cpu"))
-    return reports
-
-
-def test_best_transfer_beats_web_popularity_with_a_paired_interval(setup, cold_case):
-    reports = _cold_reports(setup, cold_case)
-    transfer_names = [name for name in reports if name.startswith(("(c", "(d", "(e", "(f"))]
-    assert len(transfer_names) == 5
-    best = max(transfer_names, key=lambda name: reports[name]["HR@10"].mean())
-    diff = metrics.bootstrap_diff_ci(reports[best]["HR@10"].to_numpy(),
-                                     reports[POPULARITY]["HR@10"].to_numpy(), n_boot=1000, seed=SEED)
-    assert diff.low > 0, (best, diff)
+def test_best_transfer_beats_web_popularity_with_a_paired_interval(cold_comparison):
+    hr = cold_comparison["hr"]
+    assert cold_comparison["transfer_vs_popularity"].low > 0, cold_comparison["best_transfer"]
+    assert comparison.verdict(cold_comparison["transfer_vs_popularity"]) == "beats"
     # every static transfer stays below the simulator's true interest, chapter 5's reference
-    truth_hr = reports["truth (hidden parameters)"]["HR@10"].mean()
-    assert all(reports[name]["HR@10"].mean() < truth_hr for name in transfer_names)
+    truth_hr = hr["truth (hidden parameters)"]
+    assert all(hr[name] < truth_hr for name in cold_comparison["transfer"])
 
 
 def test_reading_earlier_events_beats_every_transfer_on_cold_start_users(setup, cold_case,
-                                                                        test_scores):
-    """The chapter's comparison: the same events, the Markov chain against the best transfer."""
+                                                                        cold_comparison):
+    """Every cold-start web event is a prediction point; the methods that read earlier events,
+    even the weakest, beat every transfer method, the best one beyond a paired interval."""
     test = setup.task("test")
     position = cold_case.task_positions(test)
-    on_points = position >= 0
-    assert on_points.mean() > 0.95  # nearly every cold-start web event is a prediction point
-    np.testing.assert_array_equal(test.rows[position[on_points]], cold_case.event_row[on_points])
-    np.testing.assert_array_equal(test.target[position[on_points]],
-                                  cold_case.event_target[on_points])
-    scores = dict(cold_case.scores)
-    scores[PRETRAINED] = cold_start.cold_start_mlp_scores(setup, cold_case.users, seed=SEED,
-                                                           device="cpu")
-    reports = {name: cold_case.report(value, keep=on_points) for name, value in scores.items()
-               if name.startswith(("(c", "(d", "(e", "(f"))}
-    markov = cold_case.event_report(test_scores["Markov chain"][position[on_points]], on_points)
-    best = max(reports, key=lambda name: reports[name]["HR@10"].mean())
-    np.testing.assert_array_equal(markov.index, reports[best].index)
-    diff = metrics.bootstrap_diff_ci(markov["HR@10"].to_numpy(), reports[best]["HR@10"].to_numpy(),
-                                     n_boot=1000, seed=SEED)
-    assert diff.low > 0, (best, diff)
+    assert cold_comparison["on_points"].all()
+    np.testing.assert_array_equal(test.rows[position], cold_case.event_row)
+    np.testing.assert_array_equal(test.target[position], cold_case.event_target)
+    hr = cold_comparison["hr"]
+    assert cold_comparison["sequence_vs_transfer"].low > 0
+    best_transfer = max(hr[name] for name in cold_comparison["transfer"])
+    assert hr[cold_comparison["weakest_sequence"]] > best_transfer

@@ -40,3 +40,12 @@ def test_compare_table_flags_out_of_range():
 def test_local_hour_is_utc_plus_8():
     assert local_hour(np.array([0]))[0] == 8
     assert local_hour(np.array([16 * 3600]))[0] == 0
+
+
+def test_local_time_reads_the_taobao_days_in_utc8():
+    from interest_lib.data.describe import local_time
+    from interest_lib.data.schema import TAOBAO_START
+
+    first = local_time([TAOBAO_START])[0]
+    assert str(first) == "2017-11-25 00:00:00"
+    assert local_time(np.array([TAOBAO_START + 3600]))[0].hour == 1

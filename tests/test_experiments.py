@@ -1,4 +1,4 @@
-"""The experiments module: the cache, the protocol object, leaderboards and the mistake helpers."""
+"""The recipes: the cache, the protocol object, the mistake helpers and the learned models."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from interest_lib import (
 )
 from interest_lib.data.simulation import simulate
 from interest_lib.data.tasks import condition_on_change
+from interest_lib.recipes import comparison
 
 
 @pytest.fixture(autouse=True)
@@ -78,8 +79,8 @@ def test_default_cache_dir_is_under_tempdir(monkeypatch, tmp_path):
 
 def test_a_damaged_file_is_recomputed():
     cache.cached("demo", {}, lambda: {"x": np.zeros(1)})
-    (path,) = cache.cache_dir().glob("demo-*.npz")
-    path.write_bytes(b"not a zip file")
+    (path,) = cache.stored_results("demo")
+    path.write_bytes(b"not a pickle")
     out = cache.cached("demo", {}, lambda: {"x": np.ones(1)})
     np.testing.assert_array_equal(out["x"], [1.0])
 
@@ -141,7 +142,7 @@ def test_baseline_reports_equal_the_library_and_are_cached(setup):
     for name, frame in reports.items():
         expected = metrics.ranking_report(scores[name], test.target, protocol.KS, per_user=True)
         pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
-    files = list(cache.cache_dir().glob("baseline_reports-*.npz"))
+    files = cache.stored_results("baseline_reports")
     assert len(files) == 1
     again = protocol.baseline_reports(setup)
     pd.testing.assert_frame_equal(again["oracle"], reports["oracle"])
@@ -160,69 +161,6 @@ def test_static_user_scores(setup):
     changed = setup.task("test", changed=True)
     out_changed = next_window.static_user_scores(users, rows, changed, fallback)
     np.testing.assert_allclose(out_changed.sum(axis=1), 1.0)
-
-
-# --------------------------------------------------------------------------------------------
-# leaderboards
-# --------------------------------------------------------------------------------------------
-
-
-def test_user_bootstrap_keeps_users_together():
-    rng = np.random.default_rng(1)
-    user = np.repeat(np.arange(50), 20)
-    # strongly clustered values: each user's points are all equal
-    values = np.repeat(rng.random(50), 20)
-    clustered = leaderboard.user_bootstrap(values, user, n_boot=500, seed=0)
-    naive = metrics.bootstrap_ci(values, n_boot=500, seed=0)
-    assert clustered.estimate == pytest.approx(values.mean())
-    assert clustered.low < clustered.estimate < clustered.high
-    assert (clustered.high - clustered.low) > 2 * (naive.high - naive.low)
-    # one point per user: the same as the ordinary bootstrap of the mean
-    single = leaderboard.user_bootstrap(values[:50], np.arange(50), n_boot=300, seed=4)
-    plain = metrics.bootstrap_ci(values[:50], n_boot=300, seed=4)
-    assert single == pytest.approx(plain)
-    with_nan = leaderboard.user_bootstrap(np.r_[values, np.nan], np.r_[user, 99], seed=0)
-    assert with_nan.estimate == pytest.approx(values.mean())
-
-
-def test_leaderboard_tie_rule_and_order():
-    user = np.arange(200) % 40
-    reports = {
-        "weak": pd.DataFrame({"NDCG@10": np.full(200, 0.50), "HR@1": 0.1}),
-        "best": pd.DataFrame({"NDCG@10": np.full(200, 0.80), "HR@1": 0.3}),
-        "close": pd.DataFrame({"NDCG@10": np.full(200, 0.78), "HR@1": 0.3}),
-        "oracle": pd.DataFrame({"NDCG@10": np.full(200, 0.95), "HR@1": 0.5}),
-    }
-    board = leaderboard.leaderboard(reports, user, columns=("HR@1",), n_boot=50)
-    assert list(board.index) == ["oracle", "best", "close", "weak"]
-    assert board.loc["best", "vs best"] == 0.0 and board.loc["best", "ties best"]
-    assert board.loc["close", "ties best"] and not board.loc["weak", "ties best"]
-    assert not board.loc["oracle", "ties best"]  # a ceiling, not a competitor
-    assert board.loc["close", "vs best"] == pytest.approx(metrics.relative_difference(0.78, 0.80))
-    assert board.loc["weak", "low"] == pytest.approx(0.5)
-
-
-def test_leaderboard_averages_users_then_bootstraps():
-    rng = np.random.default_rng(5)
-    user = rng.integers(0, 60, 900)
-    frame = pd.DataFrame({"NDCG@10": rng.random(900), "HR@1": (rng.random(900) < 0.3) * 1.0})
-    board = leaderboard.leaderboard({"m": frame}, user, columns=("HR@1",), n_boot=300, seed=2)
-    per_user = frame.groupby(user).mean()
-    ci = metrics.bootstrap_ci(per_user["NDCG@10"].to_numpy(), n_boot=300, seed=2)
-    assert board.loc["m", "NDCG@10"] == pytest.approx(ci.estimate)
-    assert (board.loc["m", "low"], board.loc["m", "high"]) == pytest.approx((ci.low, ci.high))
-    assert board.loc["m", "HR@1"] == pytest.approx(per_user["HR@1"].mean())
-    np.testing.assert_allclose(leaderboard.user_means(frame["HR@1"].to_numpy(), user),
-                               per_user["HR@1"].to_numpy())
-    by_points = leaderboard.leaderboard({"m": frame}, user, columns=("HR@1",), n_boot=300, seed=2,
-                                        average="points")
-    cluster = leaderboard.user_bootstrap(frame["NDCG@10"].to_numpy(), user, n_boot=300, seed=2)
-    assert by_points.loc["m", "NDCG@10"] == pytest.approx(frame["NDCG@10"].mean())
-    assert (by_points.loc["m", "low"], by_points.loc["m", "high"]) == pytest.approx(
-        (cluster.low, cluster.high))
-    assert by_points.loc["m", "HR@1"] == pytest.approx(frame["HR@1"].mean())
-    with pytest.raises(ValueError, match="average"):
-        leaderboard.leaderboard({"m": frame}, user, average="events")
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,6 +251,69 @@ def test_unknown_hyper_parameters_are_rejected(setup):
 
 
 # --------------------------------------------------------------------------------------------
+# the analyses of chapters 6 and 7
+# --------------------------------------------------------------------------------------------
+
+
+def test_point_positions_and_segment_mass(setup):
+    test, changed = setup.task("test"), setup.task("test", changed=True)
+    at = trajectories.point_positions(changed, test)
+    np.testing.assert_array_equal(at, setup.changed_positions())
+    with pytest.raises(ValueError, match="not a point"):
+        trajectories.point_positions(test, changed)
+    truth = setup.sim.truth
+    oracle = protocol.oracle_scores(setup)
+    mass = trajectories.segment_mass(oracle, truth, setup.category_ids)
+    assert mass.shape == (len(test), len(truth.segment_names))
+    np.testing.assert_allclose(mass.sum(axis=1), 1.0, atol=1e-6)  # a distribution per point
+
+
+def test_trajectory_example_picks_the_user_who_moves_most(setup):
+    truth, test = setup.sim.truth, setup.task("test")
+    scores = protocol.oracle_scores(setup)
+    mass = trajectories.segment_mass(scores, truth, setup.category_ids)
+    example = trajectories.trajectory_example(test, truth, {"oracle": mass}, after_day=-1,
+                                              points=(1, 10_000))
+    segment = truth.event_segment[test.rows].astype(int)
+    moves = {u: int((np.diff(segment[test.user_id == u]) != 0).sum()) for u in np.unique(test.user_id)}
+    assert example["moves"] == max(moves.values()) == moves[example["user"]]
+    np.testing.assert_array_equal(test.user_id[example["pick"]], example["user"])
+    expected = (mass[example["pick"]].argmax(axis=1) == segment[example["pick"]]).mean()
+    assert example["follows"]["oracle"] == pytest.approx(expected)
+
+
+def test_item_leaderboard_and_example_user(setup):
+    test = setup.task("test")
+    _, first = setup.first_positions("test")
+    category = {"user frequency": baselines.user_frequency_scores(test, setup.split.train)[first]}
+    case = comparison.item_lists(setup, category, n=20)
+    assert set(case["lists"]) == {"item popularity", "re-viewed items", "user frequency → items"}
+    board, per_user = comparison.item_leaderboard(case["lists"], case["test_items"], ceiling=(),
+                                                  n_boot=100, seed=1)
+    for name, report in per_user.items():
+        ci = metrics.bootstrap_ci(report["NDCG@10"].to_numpy(), n_boot=100, seed=1)
+        assert tuple(board.loc[name, ["NDCG@10", "NDCG@10 low", "NDCG@10 high"]]) == pytest.approx(ci)
+        assert board.loc[name, "HR@1"] == pytest.approx(report["HR@1"].mean())
+    best = board.index[0]
+    user = comparison.example_list_user(case["lists"][best], per_user[best], case["items"],
+                                        case["history"])
+    top10 = case["lists"][best][user, :10]
+    seen = np.isin(top10, case["items"].item_ids[case["history"][user].indices])
+    assert per_user[best]["HR@10"].iloc[user] == 1 and 0 < seen.mean() < 1
+
+
+def test_formatted_board():
+    board = leaderboard.leaderboard(
+        {"a": pd.DataFrame({"NDCG@10": [0.5, 0.7]}), "b": pd.DataFrame({"NDCG@10": [0.2, 0.3]})},
+        [1, 2], average="points", columns=[], n_boot=10)
+    shown = leaderboard.formatted(board, ["NDCG@10", "vs best", "ties best"], digits=2)
+    assert list(shown.columns) == ["NDCG@10 (95 % CI)", "vs best", "ties best"]
+    assert shown.loc["a", "NDCG@10 (95 % CI)"].startswith("0.60 [")
+    assert shown.loc["a", "ties best"] == "tie" and shown.loc["b", "ties best"] == ""
+    assert shown.loc["b", "vs best"] == "-58.3%"
+
+
+# --------------------------------------------------------------------------------------------
 # the learned models: deterministic, and the cache returns what training returned
 # --------------------------------------------------------------------------------------------
 
@@ -325,13 +326,13 @@ def test_sequence_model_scores_are_reproducible_and_cached(setup):
     assert history.epochs == 1
     first = trajectories.sequence_model_scores(setup, "gru", seed=1, device="cpu", **small)
     np.testing.assert_array_equal(first, scores)  # training is deterministic on the CPU
-    files = list(cache.cache_dir().glob("sequence_model-*.npz"))
+    files = cache.stored_results("sequence_model")
     assert len(files) == 1
     again = trajectories.sequence_model_scores(setup, "gru", seed=1, device="cpu", **small)
     np.testing.assert_array_equal(again, scores)
-    assert len(list(cache.cache_dir().glob("sequence_model-*.npz"))) == 1
+    assert len(cache.stored_results("sequence_model")) == 1
     trajectories.sequence_model_scores(setup, "gru", seed=2, device="cpu", **small)
-    assert len(list(cache.cache_dir().glob("sequence_model-*.npz"))) == 2
+    assert len(cache.stored_results("sequence_model")) == 2
     # the model itself comes back from the stored weights, with its history
     model, stored_history, stored = trajectories.sequence_model(setup, "gru", seed=1, device="cpu",
                                                                **small)

@@ -268,3 +268,20 @@ def test_large_sparse_matrix_is_fast_and_sparse():
     stored = result.matrix.data.nbytes + result.matrix.indices.nbytes + result.matrix.indptr.nbytes
     assert stored < 20 * n_events  # a dense float32 matrix would take 8 GB
     assert elapsed < 10.0  # about 0.5 s on a laptop; a loop over users would take minutes
+
+
+def test_a_vocabulary_and_its_ids_are_interchangeable():
+    from interest_lib.data.features import CategoryVocabulary, behavior_matrix
+
+    events = pd.DataFrame({
+        "user_id": [1, 1, 2], "item_id": [10, 11, 12], "category_id": [7, 5, 7],
+        "behavior_type": pd.Categorical(["pv", "buy", "pv"], categories=["pv", "cart", "fav", "buy"]),
+        "timestamp": [0, 1, 2],
+    })
+    vocab = CategoryVocabulary.fit(events)
+    np.testing.assert_array_equal(np.asarray(vocab), [5, 7])
+    assert CategoryVocabulary.of(vocab) is vocab
+    assert CategoryVocabulary.of([5, 7]) == vocab
+    by_object = behavior_matrix(events, vocab).matrix.toarray()
+    by_ids = behavior_matrix(events, vocab.ids).matrix.toarray()
+    np.testing.assert_array_equal(by_object, by_ids)

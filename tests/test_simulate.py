@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 from interest_lib.data.describe import TAOBAO_REFERENCE, compare_with_taobao, log_statistics
 from interest_lib.data.oracle import oracle_next_category
 from interest_lib.data.schema import BEHAVIOR_TYPES, EVENT_COLUMNS, SESSION_GAP_S
-from interest_lib.data.simulation import simulate
+from interest_lib.data.simulation import SimulationParams, simulate
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +139,35 @@ def test_bad_configuration_is_refused():
         simulate(n_users=10, shift_day=20)
     with pytest.raises(ValueError, match="n_categories"):
         simulate(n_users=10, n_categories=8, n_segments=6)
+    with pytest.raises(ValueError, match="cold_start_day"):
+        SimulationParams(n_days=4, shift_day=2, cold_start_day=4)
+    with pytest.raises(ValueError, match="segment_names"):
+        SimulationParams(segment_names=("a", "b"))
+    with pytest.raises(TypeError, match="n_user"):
+        simulate(n_user=10)  # a misspelt keyword is not silently ignored
+    with pytest.raises(TypeError, match="keywords"):
+        simulate(10)  # type: ignore[arg-type]
+
+
+def test_params_record_and_keywords_draw_the_same_log():
+    params = SimulationParams(n_users=40, n_segments=4, n_categories=30, taste_shape=None, seed=2)
+    by_record = simulate(params)
+    by_keywords = simulate(n_users=40, n_segments=4, n_categories=30, taste_shape=None, seed=2)
+    pd.testing.assert_frame_equal(by_record.events, by_keywords.events)
+    pd.testing.assert_frame_equal(simulate(params=params).events, by_record.events)
+    assert by_keywords.config == params
+    assert by_keywords.config["taste_shape"] is None and by_keywords.config.n_segments == 4
+    with pytest.raises(KeyError):
+        by_keywords.config["no_such_parameter"]
+    # keywords after a record change its fields; the stored config draws the same log again
+    other_seed = simulate(params, seed=3)
+    assert other_seed.config == dataclasses.replace(params, seed=3)
+    assert not other_seed.events.equals(by_record.events)
+    pd.testing.assert_frame_equal(simulate(other_seed.config).events, other_seed.events)
+    truth = by_record.truth
+    assert (truth.end, truth.shift_time) == (params.end, params.shift_time)
+    assert truth.cold_start_cutoff == params.cold_start_cutoff == params.start + 8 * 86400
+    assert truth.segment_names == [f"segment {s}" for s in range(4)]
 
 
 # --- the oracle ------------------------------------------------------------------------------------

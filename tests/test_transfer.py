@@ -9,13 +9,13 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from interest_lib.models.clusters import match_clusters
 from interest_lib.models.transfer import (
     align_centroids,
     centroid_transfer,
     cosine_similarity_topk,
     fine_tune,
     knn_transfer,
-    match_clusters,
 )
 
 
@@ -102,17 +102,18 @@ def test_knn_transfer_weights_by_similarity():
     np.testing.assert_allclose(pred[0], w / w.sum())
 
 
-def test_match_clusters_recovers_a_permutation():
+def test_match_clusters_expresses_one_clustering_in_the_labels_of_another():
+    """Two clusterings (e.g. of the two platforms): clusters.match_clusters(b, a) names b's by a's."""
     rng = np.random.default_rng(0)
     a = rng.integers(0, 6, size=500)
     perm = rng.permutation(6)
     b = perm[a]
     b[:20] = rng.integers(0, 6, size=20)  # some disagreement
-    mapping = match_clusters(a, b)
+    mapping = match_clusters(b, a)
     np.testing.assert_array_equal(mapping[perm], np.arange(6))
     assert (mapping[b] == a).mean() > 0.9
     # more clusters in b than in a: the extra one stays unmatched
-    mapping = match_clusters(np.array([0, 0, 1, 1]), np.array([2, 2, 0, 1]))
+    mapping = match_clusters(np.array([2, 2, 0, 1]), np.array([0, 0, 1, 1]))
     np.testing.assert_array_equal(mapping[2], 0)
     assert sorted(mapping.tolist()) == [-1, 0, 1]
 
@@ -145,7 +146,7 @@ def test_centroid_transfer_assigns_targets_to_the_planted_cluster():
                                     [0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 0, 0],  # cluster 1
                                     [0] * 12]))  # fmt: skip
     result = centroid_transfer(query, reference, n_clusters=3, seed=0, reference_targets=targets)
-    mapping = match_clusters(truth, result.reference_labels)
+    mapping = match_clusters(result.reference_labels, truth)
     assert (mapping[result.reference_labels] == truth).all()
     np.testing.assert_array_equal(mapping[result.query_labels[:3]], [2, 0, 1])
     np.testing.assert_allclose(result.scores[:3], np.eye(3)[[2, 0, 1]])
@@ -273,7 +274,6 @@ def test_truth_interest_is_the_simulators_distribution():
 
 def test_with_output_bias_is_the_exposure_correction():
     from interest_lib.models.interest_mlp import InterestMLP
-
     from interest_lib.models.transfer import correct_exposure, with_output_bias
 
     torch.manual_seed(0)

@@ -88,3 +88,19 @@ def compare_with_taobao(events: pd.DataFrame) -> pd.DataFrame:
 def local_hour(timestamps: np.ndarray | pd.Series) -> np.ndarray:
     """Hour of the day (0–23) in UTC+8, the time zone of the Taobao log."""
     return ((np.asarray(timestamps) + UTC8_OFFSET_S) // 3600) % 24
+
+
+def local_time(timestamps: np.ndarray | pd.Series | list[int]) -> pd.DatetimeIndex:
+    """Unix seconds as readable times in UTC+8, the time zone of the Taobao days.
+
+    Parameters
+    ----------
+    timestamps
+        ``(n,)`` Unix seconds.
+
+    Returns
+    -------
+    pandas.DatetimeIndex
+        ``(n,)`` naive datetimes that read as the local time in UTC+8.
+    """
+    return pd.to_datetime(np.asarray(timestamps) + UTC8_OFFSET_S, unit="s")

@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.preprocessing import normalize
 
-from interest_lib.data.schema import BEHAVIOR_TYPES
+from interest_lib.data.schema import BEHAVIOR_TYPES, behavior_codes
 
 BEHAVIOR_WEIGHTS: Mapping[str, float] = MappingProxyType(
     {"pv": 1.0, "fav": 2.0, "cart": 3.0, "buy": 4.0}
@@ -102,8 +102,23 @@ class Vocabulary:
             values = np.asarray(events)
         return cls(np.sort(pd.unique(_as_ids(values, cls.column or "ids").ravel())))
 
+    @classmethod
+    def of(cls: type[V], vocabulary: Vocabulary | ArrayLike) -> V:
+        """``vocabulary`` itself, or a vocabulary of the ids in the array ``vocabulary``.
+
+        Every function of the package that takes a vocabulary accepts either form; the ids'
+        order is the column order.
+        """
+        if isinstance(vocabulary, cls):
+            return vocabulary
+        return cls(np.asarray(vocabulary))
+
     def __len__(self) -> int:
         return int(self.ids.size)
+
+    def __array__(self, dtype: object = None, copy: bool | None = None) -> np.ndarray:
+        """The ids: ``np.asarray(vocabulary)`` is ``vocabulary.ids``."""
+        return self.ids if dtype is None else self.ids.astype(dtype)
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and np.array_equal(self.ids, other.ids)
@@ -221,25 +236,6 @@ def _window_mask(timestamps: np.ndarray, start: int | None, end: int | None) -> 
     return mask
 
 
-def _behavior_codes(events: pd.DataFrame) -> np.ndarray:
-    """Codes 0..3 in the order of ``BEHAVIOR_TYPES``; raise on any other label."""
-    column = events["behavior_type"]
-    labels = pd.Index(BEHAVIOR_TYPES)
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        # translate the column's own codes; the appended -1 serves missing values (code -1)
-        translate = np.append(labels.get_indexer(column.cat.categories), -1)
-        codes = translate[column.cat.codes.to_numpy()]
-    else:
-        codes = labels.get_indexer(column.to_numpy())
-    if np.any(codes < 0):
-        row = int(np.flatnonzero(codes < 0)[0])
-        raise ValueError(
-            f"behavior_type {column.iloc[row]!r} at row {events.index[row]!r} is not one of "
-            f"{list(BEHAVIOR_TYPES)}"
-        )
-    return codes.astype(np.int64)
-
-
 def _weight_vector(weights: Mapping[str, float]) -> np.ndarray:
     missing = [b for b in BEHAVIOR_TYPES if b not in weights]
     extra = [b for b in weights if b not in BEHAVIOR_TYPES]
@@ -263,7 +259,7 @@ def _check_columns(events: pd.DataFrame, columns: tuple[str, ...]) -> None:
 
 def behavior_matrix(
     events: pd.DataFrame,
-    categories: CategoryVocabulary,
+    categories: CategoryVocabulary | ArrayLike,
     users: UserVocabulary | ArrayLike | None = None,
     weights: Mapping[str, float] = BEHAVIOR_WEIGHTS,
     start: int | None = None,
@@ -283,7 +279,7 @@ def behavior_matrix(
     events
         Canonical event table (``user_id``, ``category_id``, ``behavior_type``, ``timestamp``).
     categories
-        Column vocabulary, fitted on training events.
+        Column vocabulary, fitted on training events (a :class:`CategoryVocabulary` or its ids).
     users
         Row order: a :class:`UserVocabulary` or an array of user ids. Users without events in the
         window get zero rows; events of users not listed are ignored. ``None`` uses the sorted
@@ -310,9 +306,10 @@ def behavior_matrix(
     unknown_policy: UnknownPolicy = "raise" if unknown == "raise" else "minus_one"
     if unknown not in ("drop", "raise"):
         raise ValueError(f"unknown must be 'drop' or 'raise', got {unknown!r}")
+    categories = CategoryVocabulary.of(categories)
     columns = categories.index(window["category_id"].to_numpy(), unknown=unknown_policy)
     rows = user_vocab.index(window["user_id"].to_numpy(), unknown="minus_one")
-    values = weight_of[_behavior_codes(window)]
+    values = weight_of[behavior_codes(window["behavior_type"])]
     keep = (rows >= 0) & (columns >= 0) & (values != 0)
 
     shape = (len(user_vocab), len(categories))
@@ -405,7 +402,7 @@ def tfidf(
 
 def next_window_targets(
     events: pd.DataFrame,
-    categories: CategoryVocabulary,
+    categories: CategoryVocabulary | ArrayLike,
     users: UserVocabulary | ArrayLike,
     start: int | None,
     end: int | None,
@@ -427,7 +424,7 @@ def next_window_targets(
     events
         Canonical event table.
     categories
-        Column vocabulary, fitted on training events.
+        Column vocabulary, fitted on training events (a :class:`CategoryVocabulary` or its ids).
     users
         Row order (the same users, in the same order, as the model inputs).
     start, end
@@ -470,7 +467,7 @@ def purchase_labels(
     _check_columns(events, ("user_id", "behavior_type", "timestamp"))
     user_vocab = _as_users(users)
     in_window = _window_mask(events["timestamp"].to_numpy(), start, end)
-    is_buy = _behavior_codes(events) == BEHAVIOR_TYPES.index("buy")
+    is_buy = behavior_codes(events["behavior_type"]) == BEHAVIOR_TYPES.index("buy")
     buyers = events["user_id"].to_numpy()[in_window & is_buy]
     rows = user_vocab.index(buyers, unknown="minus_one")
     labels = np.zeros(len(user_vocab), dtype=np.int64)

@@ -225,8 +225,12 @@ def add_noise(
 ) -> NoisyEvents:
     """Return a dirty copy of ``events`` and a per-row record of the dirt.
 
+    Over 80 lines because of its documentation; the body calls one helper per kind of dirt, in
+    a fixed order that keeps the random draws reproducible.
+
     Five kinds of dirt are injected; the input rows that receive dirt are drawn without
-    replacement, so each row carries at most one kind.
+    replacement, so each row carries at most one kind. (Long only through this documentation:
+    each kind is a helper, called in a fixed order on one random generator.)
 
     * ``duplicate``: ``duplicate_rate * n`` rows are logged twice; the copy directly follows
       its original.
@@ -272,114 +276,28 @@ def add_noise(
     base = as_canonical(events)
     n = len(base)
     rng = np.random.default_rng(seed)
-    wanted = _split_counts(
-        n,
-        {
-            "duplicate": duplicate_rate,
-            "missing_category": missing_category_rate,
-            "out_of_window": out_of_window_rate,
-            "bad_label": bad_label_rate,
-        },
-    )
-    chosen = rng.choice(n, size=sum(wanted.values()), replace=False)
-    picked = dict(zip(wanted, np.split(chosen, np.cumsum(list(wanted.values()))[:-1]), strict=True))
-
-    kind_code = np.zeros(n, dtype=np.int8)
-    for kind, rows in picked.items():
-        kind_code[rows] = NOISE_DTYPE.categories.get_loc(kind)
-    kind_code[picked["duplicate"]] = 0  # the original of a duplicate stays clean
-
-    category = base["category_id"].to_numpy().copy()
+    rates = {"duplicate": duplicate_rate, "missing_category": missing_category_rate,
+             "out_of_window": out_of_window_rate, "bad_label": bad_label_rate}  # fmt: skip
+    picked = _pick_rows(rng, n, rates)  # in this order: the order fixes the rows each kind gets
     category_missing = np.zeros(n, dtype=bool)
     category_missing[picked["missing_category"]] = True
-
-    timestamp = base["timestamp"].to_numpy().copy()
-    timestamp[picked["out_of_window"]] = _out_of_window_times(
-        rng, len(picked["out_of_window"]), window
+    timestamp = _move_out_of_window(rng, base["timestamp"], picked["out_of_window"], window)
+    behavior, recoverable = _spoil_labels(
+        rng, base["behavior_type"], picked["bad_label"], unrecoverable_label_share
     )
-
-    codes = base["behavior_type"].cat.codes.to_numpy()
-    behavior = np.array(BEHAVIOR_TYPES, dtype=object)[codes]
-    recoverable = np.zeros(n, dtype=bool)
-    bad_rows = np.sort(picked["bad_label"])
-    behavior[bad_rows], recoverable[bad_rows] = _bad_labels(
-        rng, codes[bad_rows], unrecoverable_label_share
-    )
-
     n_bots = int(round(bot_user_rate * base["user_id"].nunique())) if n else 0
     bots, bot_ids = _bot_events(
         rng, base, n_bots, bot_events_per_minute, bot_burst_minutes, bot_bursts, window
     )
-    n_bot_rows = len(bots)
 
-    # final order: input rows in place, each copy right after its original, bots by user id
     dup_rows = np.sort(picked["duplicate"])
-    users = base["user_id"].to_numpy()
-    sorted_by_user = bool(n == 0 or (np.diff(users) >= 0).all())
-    bot_position = (
-        np.searchsorted(users, bots["user_id"].to_numpy(), side="left")
-        if sorted_by_user
-        else np.full(n_bot_rows, n)
-    )
-    primary = np.concatenate([np.arange(n), dup_rows, bot_position - 0.5])
-    secondary = np.concatenate(
-        [np.zeros(n, np.int64), np.ones(len(dup_rows), np.int64), np.arange(n_bot_rows)]
-    )
-    order = np.lexsort((secondary, primary))
-
-    def stack(base_part, dup_part, bot_part):
-        return np.concatenate([base_part, dup_part, bot_part])[order]
-
-    dirty = pd.DataFrame(
-        {
-            "user_id": stack(users, users[dup_rows], bots["user_id"].to_numpy()),
-            "item_id": stack(
-                base["item_id"].to_numpy(),
-                base["item_id"].to_numpy()[dup_rows],
-                bots["item_id"].to_numpy(),
-            ),
-            "category_id": pd.arrays.IntegerArray(
-                stack(category, category[dup_rows], bots["category_id"].to_numpy()),
-                stack(category_missing, category_missing[dup_rows], np.zeros(n_bot_rows, bool)),
-            ),
-            "behavior_type": pd.Series(
-                stack(behavior, behavior[dup_rows], np.full(n_bot_rows, "pv", dtype=object)),
-                dtype=object,
-            ),
-            "timestamp": stack(timestamp, timestamp[dup_rows], bots["timestamp"].to_numpy()),
-        }
-    )
-    if "platform" in base.columns:
-        platform_codes = base["platform"].cat.codes.to_numpy()
-        dirty["platform"] = pd.Categorical.from_codes(
-            stack(
-                platform_codes,
-                platform_codes[dup_rows],
-                bots["platform"].cat.codes.to_numpy(),
-            ),
-            dtype=PLATFORM_DTYPE,
-        )
-
-    duplicate_code = NOISE_DTYPE.categories.get_loc("duplicate")
-    bot_code = NOISE_DTYPE.categories.get_loc("bot")
-    noise = pd.Categorical.from_codes(
-        stack(
-            kind_code,
-            np.full(len(dup_rows), duplicate_code, np.int8),
-            np.full(n_bot_rows, bot_code, np.int8),
-        ),
-        dtype=NOISE_DTYPE,
-    )
-    source_row = stack(
-        np.arange(n, dtype=np.int64),
-        np.full(len(dup_rows), -1, np.int64),
-        np.full(n_bot_rows, -1, np.int64),
-    )
-    label_recoverable = stack(
-        recoverable, np.zeros(len(dup_rows), bool), np.zeros(n_bot_rows, bool)
+    order = _dirty_order(base["user_id"].to_numpy(), dup_rows, bots["user_id"].to_numpy())
+    dirty = _dirty_table(base, order, dup_rows, category_missing, behavior, timestamp, bots)
+    noise, source_row, label_recoverable = _dirt_record(
+        order, _kind_codes(n, picked), dup_rows, len(bots), recoverable
     )
     counts = {kind: int(len(picked.get(kind, ()))) for kind in NOISE_KINDS}
-    counts["bot"] = n_bot_rows
+    counts["bot"] = len(bots)
     return NoisyEvents(
         events=dirty,
         noise=noise,
@@ -388,3 +306,148 @@ def add_noise(
         bot_user_ids=bot_ids,
         counts=counts,
     )
+
+
+def _pick_rows(rng: np.random.Generator, n: int, rates: dict[str, float]) -> dict[str, np.ndarray]:
+    """Disjoint random input rows for each kind of dirt, ``round(rate * n)`` of each."""
+    wanted = _split_counts(n, rates)
+    chosen = rng.choice(n, size=sum(wanted.values()), replace=False)
+    return dict(zip(wanted, np.split(chosen, np.cumsum(list(wanted.values()))[:-1]), strict=True))
+
+
+def _kind_codes(n: int, picked: dict[str, np.ndarray]) -> np.ndarray:
+    """``(n,)`` int8 code in :data:`NOISE_DTYPE` of the dirt each input row carries.
+
+    The original of a duplicate stays clean; its copy carries the mark.
+    """
+    kind_code = np.zeros(n, dtype=np.int8)
+    for kind, rows in picked.items():
+        kind_code[rows] = NOISE_DTYPE.categories.get_loc(kind)
+    kind_code[picked["duplicate"]] = 0
+    return kind_code
+
+
+def _move_out_of_window(
+    rng: np.random.Generator, timestamp: pd.Series, rows: np.ndarray, window: tuple[int, int]
+) -> np.ndarray:
+    """The timestamps (Unix s) as an array, with ``rows`` moved outside ``window``."""
+    timestamp = timestamp.to_numpy().copy()
+    timestamp[rows] = _out_of_window_times(rng, len(rows), window)
+    return timestamp
+
+
+def _spoil_labels(
+    rng: np.random.Generator, behavior_type: pd.Series, rows: np.ndarray, unrecoverable_share: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The labels as plain strings, malformed on ``rows``, and where they can be repaired.
+
+    Returns
+    -------
+    (behavior, recoverable)
+        ``(n,)`` object array of labels and ``(n,)`` bool.
+    """
+    codes = behavior_type.cat.codes.to_numpy()
+    behavior = np.array(BEHAVIOR_TYPES, dtype=object)[codes]
+    recoverable = np.zeros(len(codes), dtype=bool)
+    bad_rows = np.sort(rows)
+    behavior[bad_rows], recoverable[bad_rows] = _bad_labels(
+        rng, codes[bad_rows], unrecoverable_share
+    )
+    return behavior, recoverable
+
+
+def _dirty_order(users: np.ndarray, dup_rows: np.ndarray, bot_users: np.ndarray) -> np.ndarray:
+    """The order of the stacked rows (input rows, duplicate copies, bot events) in the dirty table.
+
+    Input rows stay in place, each copy comes right after its original, and bot users sit where
+    their id sorts among the users when ``users`` is sorted, at the end otherwise.
+    """
+    n, n_bot_rows = len(users), len(bot_users)
+    sorted_by_user = bool(n == 0 or (np.diff(users) >= 0).all())
+    bot_position = (
+        np.searchsorted(users, bot_users, side="left")
+        if sorted_by_user
+        else np.full(n_bot_rows, n)
+    )
+    primary = np.concatenate([np.arange(n), dup_rows, bot_position - 0.5])
+    secondary = np.concatenate(
+        [np.zeros(n, np.int64), np.ones(len(dup_rows), np.int64), np.arange(n_bot_rows)]
+    )
+    return np.lexsort((secondary, primary))
+
+
+def _stack(
+    order: np.ndarray, rows: np.ndarray, copies: np.ndarray, bot_rows: np.ndarray
+) -> np.ndarray:
+    """One column of the dirty table from its input rows, duplicate copies and bot events."""
+    return np.concatenate([rows, copies, bot_rows])[order]
+
+
+def _dirty_table(
+    base: pd.DataFrame,
+    order: np.ndarray,
+    dup_rows: np.ndarray,
+    category_missing: np.ndarray,
+    behavior: np.ndarray,
+    timestamp: np.ndarray,
+    bots: pd.DataFrame,
+) -> pd.DataFrame:
+    """The dirty event table: the changed input rows, their duplicate copies and the bot events."""
+    n_bot_rows = len(bots)
+    users = base["user_id"].to_numpy()
+    items = base["item_id"].to_numpy()
+    category = base["category_id"].to_numpy().copy()
+    dirty = pd.DataFrame(
+        {
+            "user_id": _stack(order, users, users[dup_rows], bots["user_id"].to_numpy()),
+            "item_id": _stack(order, items, items[dup_rows], bots["item_id"].to_numpy()),
+            "category_id": pd.arrays.IntegerArray(
+                _stack(order, category, category[dup_rows], bots["category_id"].to_numpy()),
+                _stack(order, category_missing, category_missing[dup_rows],
+                       np.zeros(n_bot_rows, bool)),
+            ),
+            "behavior_type": pd.Series(
+                _stack(order, behavior, behavior[dup_rows],
+                       np.full(n_bot_rows, "pv", dtype=object)),
+                dtype=object,
+            ),
+            "timestamp": _stack(order, timestamp, timestamp[dup_rows],
+                                bots["timestamp"].to_numpy()),
+        }
+    )  # fmt: skip
+    if "platform" in base.columns:
+        platform_codes = base["platform"].cat.codes.to_numpy()
+        dirty["platform"] = pd.Categorical.from_codes(
+            _stack(order, platform_codes, platform_codes[dup_rows],
+                   bots["platform"].cat.codes.to_numpy()),
+            dtype=PLATFORM_DTYPE,
+        )  # fmt: skip
+    return dirty
+
+
+def _dirt_record(
+    order: np.ndarray,
+    kind_code: np.ndarray,
+    dup_rows: np.ndarray,
+    n_bot_rows: int,
+    recoverable: np.ndarray,
+) -> tuple[pd.Categorical, np.ndarray, np.ndarray]:
+    """``noise``, ``source_row`` and ``label_recoverable`` aligned with the dirty table."""
+    n, n_dup = len(kind_code), len(dup_rows)
+    noise = pd.Categorical.from_codes(
+        _stack(
+            order,
+            kind_code,
+            np.full(n_dup, NOISE_DTYPE.categories.get_loc("duplicate"), np.int8),
+            np.full(n_bot_rows, NOISE_DTYPE.categories.get_loc("bot"), np.int8),
+        ),
+        dtype=NOISE_DTYPE,
+    )
+    source_row = _stack(
+        order,
+        np.arange(n, dtype=np.int64),
+        np.full(n_dup, -1, np.int64),
+        np.full(n_bot_rows, -1, np.int64),
+    )
+    label_recoverable = _stack(order, recoverable, np.zeros(n_dup, bool), np.zeros(n_bot_rows, bool))
+    return noise, source_row, label_recoverable

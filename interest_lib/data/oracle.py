@@ -37,6 +37,27 @@ def _positions_within_user(user_index: np.ndarray) -> np.ndarray:
     return np.arange(len(user_index)) - first
 
 
+def _filter_inputs(simulation: Simulation) -> tuple[np.ndarray, ...]:
+    """What the filter reads of each event, ``(n_events,)`` arrays: the user index, the category
+    index, the platform (1 web), the position within the user, whether the event opens a session
+    and whether the previous event lies at or after the promotion shift."""
+    events, truth = simulation.events, simulation.truth
+    n = len(events)
+    user_index = np.searchsorted(truth.user_ids, events["user_id"].to_numpy())
+    timestamps = events["timestamp"].to_numpy()
+    if np.any(np.diff(user_index) < 0) or np.any(
+        (np.diff(user_index) == 0) & (np.diff(timestamps) < 0)
+    ):
+        raise ValueError("events must be sorted by user and time, as simulate() returns them")
+    category = truth.category_index(events["category_id"].to_numpy())
+    platform = (events["platform"] == "web").to_numpy().astype(np.int64)
+    position = _positions_within_user(user_index)
+    prev = np.maximum(np.arange(n) - 1, 0)
+    new_session = (position == 0) | (timestamps - timestamps[prev] > truth.session_gap_s)
+    after_shift = timestamps[prev] >= truth.shift_time
+    return user_index, category, platform, position, new_session, after_shift
+
+
 def oracle_next_category(
     simulation: Simulation, rows: np.ndarray | pd.Series | None = None
 ) -> np.ndarray:
@@ -57,21 +78,9 @@ def oracle_next_category(
         (n_rows, C) float32; row ``i`` is ``P(category | earlier events, time, platform)`` of the
         ``i``-th selected event, columns in the order of ``simulation.truth.category_ids``.
     """
-    events, truth = simulation.events, simulation.truth
-    n = len(events)
-    user_index = np.searchsorted(truth.user_ids, events["user_id"].to_numpy())
-    timestamps = events["timestamp"].to_numpy()
-    if np.any(np.diff(user_index) < 0) or np.any(
-        (np.diff(user_index) == 0) & (np.diff(timestamps) < 0)
-    ):
-        raise ValueError("events must be sorted by user and time, as simulate() returns them")
-    category = truth.category_index(events["category_id"].to_numpy())
-    platform = (events["platform"] == "web").to_numpy().astype(np.int64)
-    position = _positions_within_user(user_index)
-    prev = np.maximum(np.arange(n) - 1, 0)
-    new_session = (position == 0) | (timestamps - timestamps[prev] > truth.session_gap_s)
-    after_shift = timestamps[prev] >= truth.shift_time
-
+    truth = simulation.truth
+    user_index, category, platform, position, new_session, after_shift = _filter_inputs(simulation)
+    n = len(user_index)
     if rows is None:
         wanted = np.arange(n)
     else:

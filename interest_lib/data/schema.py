@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 BEHAVIOR_TYPES: tuple[str, ...] = ("pv", "cart", "fav", "buy")
 """The four behavior labels, in funnel order."""
@@ -82,3 +83,40 @@ def as_canonical(events: pd.DataFrame) -> pd.DataFrame:
             )
         out[column] = values.astype(dtype)
     return out
+
+
+def behavior_codes(behavior_type: ArrayLike | pd.Series) -> np.ndarray:
+    """Codes ``0..3`` of behavior labels in the order of :data:`BEHAVIOR_TYPES`.
+
+    Parameters
+    ----------
+    behavior_type
+        ``(n,)`` labels: a Series (categorical or of strings) or an array.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64 (n,)``: 0 for ``pv``, 1 ``cart``, 2 ``fav``, 3 ``buy``.
+
+    Raises
+    ------
+    ValueError
+        If a label is not one of ``pv, cart, fav, buy``; the message names the first bad label and
+        its row (the Series' index label).
+    """
+    column = behavior_type if isinstance(behavior_type, pd.Series) else pd.Series(
+        np.asarray(behavior_type))
+    labels = pd.Index(BEHAVIOR_TYPES)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # translate the column's own codes; the appended -1 serves missing values (code -1)
+        translate = np.append(labels.get_indexer(column.cat.categories), -1)
+        codes = translate[column.cat.codes.to_numpy()]
+    else:
+        codes = labels.get_indexer(column.to_numpy())
+    if np.any(codes < 0):
+        row = int(np.flatnonzero(codes < 0)[0])
+        raise ValueError(
+            f"behavior_type {column.iloc[row]!r} at row {column.index[row]!r} is not one of "
+            f"{list(BEHAVIOR_TYPES)}"
+        )
+    return np.asarray(codes, dtype=np.int64)

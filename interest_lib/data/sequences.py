@@ -9,14 +9,14 @@ target.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
 import torch
 from numpy.typing import ArrayLike
 
-from interest_lib.data.schema import DAY_S, SESSION_GAP_S
+from interest_lib.data.schema import DAY_S, SESSION_GAP_S, behavior_codes
 from interest_lib.data.tasks import (
     DAYS_SCALE,
     N_REQUEST_FEATURES,
@@ -24,7 +24,6 @@ from interest_lib.data.tasks import (
     NextCategoryTask,
     _check_events,
     _user_time_order,
-    behavior_codes,
     category_index,
 )
 
@@ -261,14 +260,132 @@ def user_sequences(
     _check_events(events, ("user_id", "category_id", "behavior_type", "timestamp"))
     category_ids = np.asarray(category_ids, dtype=np.int64)
     if task is not None:
-        if len(task.events) != len(events):
-            raise ValueError("task was built on another event table than `events`")
-        if not np.array_equal(task.category_ids, category_ids):
-            raise ValueError("task and sequences must share the same category_ids")
-        if end is None:
-            end = task.end
-        if users is None:
-            users = np.unique(task.user_id)
+        end, users = _task_defaults(task, events, category_ids, end, users)
+    if origin is None:
+        origin = int(events["timestamp"].min()) if len(events) else 0
+    positions, fresh, web = _event_positions(
+        events, category_ids, task, end, users, origin, request_context
+    )
+    return _sequences(
+        positions, fresh, web, int(category_ids.size), context, max_len, stride, request_context
+    )
+
+
+def _event_positions(
+    events: pd.DataFrame,
+    category_ids: np.ndarray,
+    task: NextCategoryTask | None,
+    end: int | None,
+    users: ArrayLike | None,
+    origin: int,
+    request_context: bool,
+) -> tuple[_Positions, np.ndarray, np.ndarray]:
+    """Every event used as one position, by user then time: input, target, time features, mask.
+
+    Returns
+    -------
+    (positions, fresh, web)
+        The positions, and whether each event is a fresh category choice and on the web (``(n,)``
+        bool, all ``False`` without ``request_context``).
+    """
+    order, user, time = _rows_in_order(events, end, users)
+    category_id = events["category_id"].to_numpy()[order]
+    category = category_index(category_id, category_ids)
+    n = order.size
+    same_next = np.zeros(n, dtype=bool)
+    same_next[:-1] = user[1:] == user[:-1]
+    next_position = np.minimum(np.arange(n) + 1, max(n - 1, 0))
+    time_features, fresh, web = _time_features(
+        events, order, time, category_id, same_next, next_position, origin, request_context
+    )
+    target, target_row, mask = _targets(task, len(events), order, category, same_next,
+                                        next_position)  # fmt: skip
+    positions = _Positions(
+        order=order,
+        user=user,
+        category=category,
+        behavior=behavior_codes(events["behavior_type"].to_numpy()[order]),
+        time_features=time_features,
+        target=target,
+        target_row=target_row,
+        mask=mask,
+        position=np.arange(n),
+    )
+    return positions, fresh, web
+
+
+def _sequences(
+    positions: _Positions,
+    fresh: np.ndarray,
+    web: np.ndarray,
+    n_categories: int,
+    context: int | None,
+    max_len: int | None,
+    stride: int | None,
+    request_context: bool,
+) -> UserSequences:
+    """One sequence per user (or windows of ``max_len``), cut to ``context``, from positions."""
+    n, user = positions.order.size, positions.user
+    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]]) if n else np.zeros(0, np.int64)
+    lengths = np.diff(np.r_[starts, n]).astype(np.int64)
+    user_start = np.repeat(starts, lengths)  # each event's user's first position
+    category = positions.category  # all positions: the history counts look before a cut
+    if context is not None and n:
+        positions, starts, lengths = _keep_context(positions, starts, lengths, context)
+    seq_user = positions.user[starts]
+    if max_len is not None:
+        flat, mask, owner, lengths = _windows(starts, lengths, positions.mask, max_len, stride)
+        seq_user = seq_user[owner]
+    else:
+        flat = np.arange(positions.order.size)
+        mask = positions.mask[flat]
+    history_counts = None
+    if request_context:
+        first_slot = flat[np.r_[0, np.cumsum(lengths)[:-1]]] if lengths.size else flat[:0]
+        first = positions.position[first_slot]
+        history_counts = _fresh_counts_before(
+            first, user_start[first], category, fresh, web, n_categories
+        )
+    return UserSequences(
+        user_id=seq_user,
+        lengths=lengths,
+        category=positions.category[flat],
+        behavior=positions.behavior[flat],
+        time_features=positions.time_features[flat],
+        target=positions.target[flat],
+        mask=mask,
+        event_row=positions.order[flat],
+        target_row=positions.target_row[flat],
+        n_categories=n_categories,
+        history_counts=history_counts,
+    )
+
+
+def _task_defaults(
+    task: NextCategoryTask,
+    events: pd.DataFrame,
+    category_ids: np.ndarray,
+    end: int | None,
+    users: ArrayLike | None,
+) -> tuple[int | None, ArrayLike | None]:
+    """Check that ``task`` fits ``events`` and ``category_ids``; ``end`` and ``users`` default to
+    the task's end and users."""
+    if len(task.events) != len(events):
+        raise ValueError("task was built on another event table than `events`")
+    if not np.array_equal(task.category_ids, category_ids):
+        raise ValueError("task and sequences must share the same category_ids")
+    if end is None:
+        end = task.end
+    if users is None:
+        users = np.unique(task.user_id)
+    return end, users
+
+
+def _rows_in_order(
+    events: pd.DataFrame, end: int | None, users: ArrayLike | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Table positions, user ids and timestamps (Unix s) of the events used, ``(n,)`` each, by
+    user then time: those before ``end`` of the given ``users`` (``None``: no restriction)."""
     order = _user_time_order(events)
     user = events["user_id"].to_numpy()[order]
     time = events["timestamp"].to_numpy()[order]
@@ -277,111 +394,145 @@ def user_sequences(
         keep &= time < end
     if users is not None:
         keep &= np.isin(user, np.asarray(users))
-    if origin is None:
-        origin = int(events["timestamp"].min()) if len(events) else 0
-    order, user, time = order[keep], user[keep], time[keep]
-    category_id = events["category_id"].to_numpy()[order]
-    category = category_index(category_id, category_ids)
-    behavior = behavior_codes(events["behavior_type"].to_numpy()[order])
+    return order[keep], user[keep], time[keep]
 
+
+def _time_features(
+    events: pd.DataFrame,
+    order: np.ndarray,
+    time: np.ndarray,
+    category_id: np.ndarray,
+    same_next: np.ndarray,
+    next_position: np.ndarray,
+    origin: int,
+    request_context: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The time features of every position, and the request flags behind the history counts.
+
+    Returns
+    -------
+    (time_features, fresh, web)
+        ``(n, F)`` float32 with ``F`` = :data:`N_TIME_FEATURES` (the gaps, log minutes), or
+        :data:`N_REQUEST_FEATURES` with ``request_context`` (new session next, next on the web,
+        on the web, days from ``origin`` to the next event, fresh choice); ``(n,)`` bool: the
+        event is a fresh category choice (opens a session or changes category), it is on the
+        web. Both flags are all ``False`` without ``request_context``.
+    """
     n = order.size
-    same_next = np.zeros(n, dtype=bool)
-    same_next[:-1] = user[1:] == user[:-1]
     gap = np.zeros(n, dtype=np.float64)
     gap[:-1] = np.where(same_next[:-1], time[1:] - time[:-1], 0)
     n_features = N_REQUEST_FEATURES if request_context else N_TIME_FEATURES
     time_features = np.zeros((n, n_features), dtype=np.float32)
     time_features[1:, 0] = np.log1p(gap[:-1] / 60.0)
     time_features[:, 1] = np.log1p(gap / 60.0)
-    next_position = np.minimum(np.arange(n) + 1, max(n - 1, 0))
     fresh = web = np.zeros(n, dtype=bool)
-    if request_context:
-        if "platform" in events.columns:
-            web = np.asarray(events["platform"].to_numpy()[order] == "web", dtype=bool)
-        same_prev = np.r_[False, same_next[:-1]] if n else np.zeros(0, dtype=bool)
-        prev_gap = np.r_[0.0, gap[:-1]] if n else np.zeros(0)
-        fresh = ~same_prev | (prev_gap > SESSION_GAP_S)
-        fresh[1:] |= category_id[1:] != category_id[:-1]
-        time_features[:, 2] = same_next & (gap > SESSION_GAP_S)
-        time_features[:, 3] = same_next & web[next_position]
-        time_features[:, 4] = web
-        time_features[:, 5] = np.where(
-            same_next, (time[next_position] - origin) / (DAY_S * DAYS_SCALE), 0.0
-        )
-        time_features[:, 6] = fresh
+    if not request_context:
+        return time_features, fresh, web
+    if "platform" in events.columns:
+        web = np.asarray(events["platform"].to_numpy()[order] == "web", dtype=bool)
+    same_prev = np.r_[False, same_next[:-1]] if n else np.zeros(0, dtype=bool)
+    prev_gap = np.r_[0.0, gap[:-1]] if n else np.zeros(0)
+    fresh = ~same_prev | (prev_gap > SESSION_GAP_S)
+    fresh[1:] |= category_id[1:] != category_id[:-1]
+    time_features[:, 2] = same_next & (gap > SESSION_GAP_S)
+    time_features[:, 3] = same_next & web[next_position]
+    time_features[:, 4] = web
+    time_features[:, 5] = np.where(
+        same_next, (time[next_position] - origin) / (DAY_S * DAYS_SCALE), 0.0
+    )
+    time_features[:, 6] = fresh
+    return time_features, fresh, web
+
+
+def _targets(
+    task: NextCategoryTask | None,
+    n_events: int,
+    order: np.ndarray,
+    category: np.ndarray,
+    same_next: np.ndarray,
+    next_position: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Category index and table position of the next event of the same user (``-1`` if none),
+    and the mask of prediction points: the task's points, or every position with a target."""
+    n = order.size
     target = np.where(same_next, category[next_position], -1) if n else category
     target_row = np.where(same_next, order[next_position], -1) if n else order
     if task is not None:
-        is_point = np.zeros(len(events), dtype=bool)
+        is_point = np.zeros(n_events, dtype=bool)
         is_point[task.rows] = True
         mask = same_next & is_point[target_row]
     else:
         mask = target >= 0
+    return target, target_row, mask
 
-    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]]) if n else np.zeros(0, np.int64)
-    lengths = np.diff(np.r_[starts, n]).astype(np.int64)
-    # each event's position among its user's untrimmed events, for the history counts
-    position = np.arange(n)
-    user_start = np.repeat(starts, lengths)
-    category_untrimmed = category
-    if context is not None and n:
-        if context < 0:
-            raise ValueError(f"context must be >= 0, got {context}")
-        # first masked position of each user (its end if none), then keep `context` events before it
-        owner = np.repeat(np.arange(starts.size), lengths)
-        first_masked = np.full(starts.size, n, dtype=np.int64)
-        np.minimum.at(first_masked, owner[mask], np.flatnonzero(mask))
-        first_masked = np.minimum(first_masked, starts + lengths - 1)
-        new_starts = np.maximum(starts, first_masked - context)
-        kept = np.arange(n) >= new_starts[owner]
-        order, user, category, behavior = order[kept], user[kept], category[kept], behavior[kept]
-        time_features, target, target_row, mask = (
-            time_features[kept], target[kept], target_row[kept], mask[kept]
-        )
-        position = position[kept]
-        lengths = lengths - (new_starts - starts)
-        starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
-        n = order.size
-    seq_user = user[starts]
-    flat = np.arange(n)
-    if max_len is not None:
-        stride = max_len if stride is None else stride
-        if max_len < 1 or not 1 <= stride <= max_len:
-            raise ValueError(f"need max_len >= 1 and 1 <= stride <= max_len, got {max_len}, {stride}")
-        n_windows = 1 + np.maximum(0, -(-(lengths - max_len) // stride))
-        owner = np.repeat(np.arange(lengths.size), n_windows)
-        # windows of a user, earliest first: k counts down to 0, the window ending at the last event
-        first_window = np.repeat(np.cumsum(n_windows) - n_windows, n_windows)
-        k = n_windows[owner] - 1 - (np.arange(owner.size) - first_window)
-        window_end = lengths[owner] - k * stride
-        window_start = np.maximum(0, window_end - max_len)
-        fresh_from = np.where(k == n_windows[owner] - 1, 0, window_end - stride) - window_start
-        win_lengths = window_end - window_start
-        flat = _ranges(starts[owner] + window_start, win_lengths)
-        local = flat - np.repeat(starts[owner] + window_start, win_lengths)
-        mask = mask[flat] & (local >= np.repeat(fresh_from, win_lengths))
-        seq_user, lengths = seq_user[owner], win_lengths
-    else:
-        mask = mask[flat]
-    history_counts = None
-    if request_context:
-        first = position[flat[np.r_[0, np.cumsum(lengths)[:-1]]]] if lengths.size else flat[:0]
-        history_counts = _fresh_counts_before(
-            first, user_start[first], category_untrimmed, fresh, web, int(category_ids.size)
-        )
-    return UserSequences(
-        user_id=seq_user,
-        lengths=lengths,
-        category=category[flat],
-        behavior=behavior[flat],
-        time_features=time_features[flat],
-        target=target[flat],
-        mask=mask,
-        event_row=order[flat],
-        target_row=target_row[flat],
-        n_categories=int(category_ids.size),
-        history_counts=history_counts,
-    )
+
+@dataclass
+class _Positions:
+    """Per-position arrays, ``(n,)``, of the events used, by user then time."""
+
+    order: np.ndarray  # position of the event in the event table
+    user: np.ndarray  # user id
+    category: np.ndarray  # category index, -1 outside the vocabulary
+    behavior: np.ndarray  # behavior code
+    time_features: np.ndarray  # (n, F)
+    target: np.ndarray  # category index of the next event, -1 if none
+    target_row: np.ndarray  # table position of the next event, -1 if none
+    mask: np.ndarray  # prediction point
+    position: np.ndarray  # position among all events used, before any trimming
+
+    def take(self, kept: np.ndarray) -> _Positions:
+        """The positions selected by ``kept`` (a mask or indices)."""
+        return _Positions(*(getattr(self, f.name)[kept] for f in fields(self)))
+
+
+def _keep_context(
+    positions: _Positions, starts: np.ndarray, lengths: np.ndarray, context: int
+) -> tuple[_Positions, np.ndarray, np.ndarray]:
+    """Drop each user's events more than ``context`` before the input of their first masked
+    position (their last position if none); returns the kept positions, starts and lengths."""
+    if context < 0:
+        raise ValueError(f"context must be >= 0, got {context}")
+    n, mask = positions.order.size, positions.mask
+    owner = np.repeat(np.arange(starts.size), lengths)
+    first_masked = np.full(starts.size, n, dtype=np.int64)
+    np.minimum.at(first_masked, owner[mask], np.flatnonzero(mask))
+    first_masked = np.minimum(first_masked, starts + lengths - 1)
+    new_starts = np.maximum(starts, first_masked - context)
+    kept = np.arange(n) >= new_starts[owner]
+    lengths = lengths - (new_starts - starts)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
+    return positions.take(kept), starts, lengths
+
+
+def _windows(
+    starts: np.ndarray, lengths: np.ndarray, mask: np.ndarray, max_len: int, stride: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cut each user's positions into windows of at most ``max_len``, ends ``stride`` apart.
+
+    A window masks only its last ``stride`` positions (a user's first window all of its own).
+
+    Returns
+    -------
+    (flat, mask, owner, lengths)
+        Position of every window slot and whether it is masked, ``(N,)``; the user (index into
+        ``starts``) and the length of every window, ``(B,)``. A user's windows run earliest first.
+    """
+    stride = max_len if stride is None else stride
+    if max_len < 1 or not 1 <= stride <= max_len:
+        raise ValueError(f"need max_len >= 1 and 1 <= stride <= max_len, got {max_len}, {stride}")
+    n_windows = 1 + np.maximum(0, -(-(lengths - max_len) // stride))
+    owner = np.repeat(np.arange(lengths.size), n_windows)
+    # windows of a user, earliest first: k counts down to 0, the window ending at the last event
+    first_window = np.repeat(np.cumsum(n_windows) - n_windows, n_windows)
+    k = n_windows[owner] - 1 - (np.arange(owner.size) - first_window)
+    window_end = lengths[owner] - k * stride
+    window_start = np.maximum(0, window_end - max_len)
+    fresh_from = np.where(k == n_windows[owner] - 1, 0, window_end - stride) - window_start
+    win_lengths = window_end - window_start
+    flat = _ranges(starts[owner] + window_start, win_lengths)
+    local = flat - np.repeat(starts[owner] + window_start, win_lengths)
+    mask = mask[flat] & (local >= np.repeat(fresh_from, win_lengths))
+    return flat, mask, owner, win_lengths
 
 
 def _fresh_counts_before(

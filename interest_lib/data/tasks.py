@@ -30,7 +30,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from interest_lib.data.features import CategoryVocabulary
-from interest_lib.data.schema import BEHAVIOR_TYPES, SESSION_GAP_S
+from interest_lib.data.schema import SESSION_GAP_S
 
 N_TIME_FEATURES: int = 2
 """Time features per event in :class:`UserSequences`: log1p minutes since the previous event and
@@ -100,21 +100,6 @@ def category_index(category_id: ArrayLike, category_ids: ArrayLike) -> np.ndarra
         ``int64``, same shape as ``category_id``.
     """
     return CategoryVocabulary(np.asarray(category_ids)).index(category_id, unknown="minus_one")
-
-
-def behavior_codes(behavior_type: ArrayLike | pd.Series) -> np.ndarray:
-    """Codes ``0..3`` of behavior labels in the order of :data:`~interest_lib.data.schema.BEHAVIOR_TYPES`.
-
-    Raises
-    ------
-    ValueError
-        If a label is not one of ``pv, cart, fav, buy``.
-    """
-    codes = pd.Categorical(np.asarray(behavior_type), categories=list(BEHAVIOR_TYPES)).codes
-    if np.any(codes < 0):
-        bad = np.asarray(behavior_type)[codes < 0][0]
-        raise ValueError(f"behavior_type {bad!r} is not one of {list(BEHAVIOR_TYPES)}")
-    return codes.astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,33 +189,6 @@ class NextCategoryTask:
         changes["platform"] = None if self.platform is None else self.platform[index]
         return replace(self, **changes)
 
-    def mean_per_user(self, values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-        """Average per-point values (e.g. ``ndcg_at_k(..., per_user=True)``) over each user.
-
-        A bootstrap over *users* (CONTRIBUTING.md, "Evaluation protocol") resamples these per-user means, so heavy users do
-        not dominate the interval. ``NaN`` values are left out of a user's mean.
-
-        Parameters
-        ----------
-        values
-            ``(n,)``, one value per prediction point.
-
-        Returns
-        -------
-        (user_ids, means)
-            Both of shape ``(n_users,)``, users in increasing id order; a user whose values are
-            all ``NaN`` gets ``NaN``.
-        """
-        values = np.asarray(values, dtype=np.float64)
-        if values.shape != self.rows.shape:
-            raise ValueError(f"values has shape {values.shape}, expected ({len(self)},)")
-        users, inverse = np.unique(self.user_id, return_inverse=True)
-        valid = ~np.isnan(values)
-        sums = np.bincount(inverse[valid], weights=values[valid], minlength=users.size)
-        counts = np.bincount(inverse[valid], minlength=users.size)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return users, np.where(counts > 0, sums / counts, np.nan)
-
     def __repr__(self) -> str:
         kind = "next changed category" if self.changed else "next category"
         return (
@@ -284,8 +242,8 @@ def next_category_task(
     time = events["timestamp"].to_numpy()[order]
     cat_id = events["category_id"].to_numpy()[order]
 
-    has_prev = np.r_[False, user[1:] == user[:-1]]
-    point = has_prev.copy()
+    point = np.zeros(len(user), dtype=bool)  # an event with an earlier event of its user
+    point[1:] = user[1:] == user[:-1]
     if start is not None:
         point &= time >= start
     if end is not None:

@@ -1,7 +1,21 @@
-r"""Tables of many methods on one task: means, intervals over users, the gap to a ceiling.
+r"""One leaderboard for many methods on the same prediction points: :func:`leaderboard`.
 
-:func:`evaluate_methods` (mean over prediction points, intervals resampling users),
-:func:`user_means` and :func:`leaderboard` (mean over users), :func:`gap_closed`.
+Every table of methods in the book comes from :func:`leaderboard`: the mean of each metric,
+averaged either over prediction points or over users (an explicit argument), a bootstrap
+interval that resamples **users** with all their points, the book's 5 % tie rule, optionally a
+paired difference to a reference method and the share of the baseline-to-ceiling gap a method
+closes (:func:`gap_closed`); :func:`formatted` prints it as the book does.
+
+Two ways to average a per-point value :math:`x_{u,j}` (point :math:`j` of user :math:`u`,
+user :math:`u` with :math:`n_u` points, :math:`U` users):
+
+.. math::
+
+    \bar x_{\text{points}} = \frac{\sum_u \sum_j x_{u,j}}{\sum_u n_u},
+    \qquad
+    \bar x_{\text{users}} = \frac{1}{U} \sum_u \frac{1}{n_u} \sum_j x_{u,j}.
+
+The first counts every request once (the busiest users weigh most), the second every person once.
 """
 
 from __future__ import annotations
@@ -12,95 +26,17 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from interest_lib.data.tasks import NextCategoryTask
 from interest_lib.evaluation import metrics
 
+AVERAGES: tuple[str, ...] = ("points", "users")
+"""The two averages of :func:`leaderboard`."""
+
+_BLOCK_ELEMENTS = 1 << 22  # resampled users per block of replicates: about 32 MB of indices
+
+
 # --------------------------------------------------------------------------------------------
-# one table for many methods
+# the share of a gap
 # --------------------------------------------------------------------------------------------
-
-
-def evaluate_methods(
-    scores: dict[str, np.ndarray],
-    task: NextCategoryTask,
-    k: int = 10,
-    *,
-    reference: str | None = None,
-    n_boot: int = 1000,
-    alpha: float = 0.05,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """NDCG@k, HR@k and MRR of several methods on one task, with bootstrap intervals over users.
-
-    Each metric is the mean over the task's prediction points (as
-    :func:`interest_lib.evaluation.metrics.ndcg_at_k` returns it). Its interval comes from a *cluster*
-    bootstrap over users (CONTRIBUTING.md, "Evaluation protocol"): every replicate draws users with replacement and averages
-    all points of the drawn users, so the points of one user, which are not independent, stay
-    together. All methods and metrics share the same replicates.
-
-    Parameters
-    ----------
-    scores
-        Method name → ``(len(task), C)`` scores for the task's points.
-    task
-        The prediction points.
-    k
-        Cut-off of NDCG and HR.
-    reference
-        A method of ``scores`` (e.g. ``"oracle"``): adds the paired interval of each method's
-        NDCG@k minus the reference's, from the same replicates.
-    n_boot, alpha, seed
-        Bootstrap replicates, 1 - coverage, seed.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per method (in the order given); columns ``NDCG@k``, ``NDCG@k low``,
-        ``NDCG@k high`` and the same for ``HR@k`` and ``MRR``; with a reference also
-        ``ΔNDCG@k``, ``ΔNDCG@k low``, ``ΔNDCG@k high``.
-    """
-    from interest_lib.evaluation.metrics import ranking_report
-
-    if reference is not None and reference not in scores:
-        raise ValueError(f"reference {reference!r} is not one of the methods")
-    if n_boot < 1 or not 0.0 < alpha < 1.0:
-        raise ValueError(f"need n_boot >= 1 and 0 < alpha < 1, got {n_boot}, {alpha}")
-    names = (f"NDCG@{k}", f"HR@{k}", "MRR")
-    users, inverse = np.unique(task.user_id, return_inverse=True)
-    counts = np.bincount(inverse, minlength=users.size).astype(np.float64)
-    rng = np.random.default_rng(seed)
-    # how often each user is drawn in each replicate, (n_boot, n_users)
-    draws = np.stack(
-        [np.bincount(rng.integers(0, users.size, users.size), minlength=users.size)
-         for _ in range(n_boot)]
-    ).astype(np.float64)  # fmt: skip
-    weight = draws @ counts  # number of points in each replicate
-    quantiles = [alpha / 2.0, 1.0 - alpha / 2.0]
-    sums: dict[str, dict[str, np.ndarray]] = {}
-    rows = []
-    for method, values in scores.items():
-        points = ranking_report(values, task.target, ks=(k,), per_user=True)
-        sums[method] = {}
-        row: dict[str, float] = {}
-        for name in names:
-            per_point = points[name].to_numpy()
-            sums[method][name] = np.bincount(inverse, weights=per_point, minlength=users.size)
-            low, high = np.quantile((draws @ sums[method][name]) / weight, quantiles)
-            row[name] = float(per_point.mean())
-            row[f"{name} low"], row[f"{name} high"] = float(low), float(high)
-        rows.append(row)
-    table = pd.DataFrame(rows, index=pd.Index(list(scores), name="method"))
-    if reference is not None:
-        ndcg = names[0]
-        deltas = []
-        for method in scores:
-            difference = sums[method][ndcg] - sums[reference][ndcg]
-            low, high = np.quantile((draws @ difference) / weight, quantiles)
-            deltas.append((float(difference.sum() / counts.sum()), float(low), float(high)))
-        table[f"Δ{ndcg}"] = [d[0] for d in deltas]
-        table[f"Δ{ndcg} low"] = [d[1] for d in deltas]
-        table[f"Δ{ndcg} high"] = [d[2] for d in deltas]
-    return table
 
 
 def gap_closed(value: float, baseline: float, ceiling: float) -> float:
@@ -120,144 +56,222 @@ def gap_closed(value: float, baseline: float, ceiling: float) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# leaderboards
+# per-user sums and the cluster bootstrap
 # --------------------------------------------------------------------------------------------
 
 
-def user_bootstrap(
-    values: ArrayLike,
-    user_id: ArrayLike,
-    n_boot: int = 1000,
-    alpha: float = 0.05,
-    seed: int = 0,
-) -> metrics.ConfidenceInterval:
-    """Bootstrap interval of a mean over points that resamples **users** (a cluster bootstrap).
+def _per_user(values: np.ndarray, inverse: np.ndarray, n_users: int, average: str
+              ) -> tuple[float, np.ndarray, np.ndarray]:
+    """``(estimate, sums, counts)``: the mean and, per user, what a replicate adds up.
 
-    The estimate is the mean over all points. Each replicate draws users with replacement and
-    takes the mean over all points of the drawn users, so a user's points stay together: points
-    of one user are not independent, and resampling points would give intervals that are too
-    narrow.
-
-    Parameters
-    ----------
-    values
-        ``(n,)`` per-point values (``NaN`` is left out).
-    user_id
-        ``(n,)`` the user of each point.
-    n_boot, alpha, seed
-        As in :func:`interest_lib.evaluation.metrics.bootstrap_ci`.
+    A replicate's value is ``sums[drawn].sum() / counts[drawn].sum()``: with ``"points"`` the
+    sums and numbers of a user's defined (non-``NaN``) points, with ``"users"`` the user's mean
+    and 1 (0 for a user without a defined point).
     """
-    values = np.asarray(values, dtype=np.float64)
-    user_id = np.asarray(user_id)
-    keep = ~np.isnan(values)
-    users, inverse = np.unique(user_id[keep], return_inverse=True)
-    if users.size == 0:
-        raise ValueError("no values to bootstrap")
-    sums = np.bincount(inverse, weights=values[keep], minlength=users.size)
-    counts = np.bincount(inverse, minlength=users.size).astype(np.float64)
+    defined = ~np.isnan(values)
+    if average == "points":
+        sums = np.bincount(inverse, weights=np.where(defined, values, 0.0), minlength=n_users)
+        counts = np.bincount(inverse, weights=defined.astype(np.float64), minlength=n_users)
+        return float(values[defined].mean()), sums, counts
+    means = pd.Series(values).groupby(inverse).mean().reindex(range(n_users)).to_numpy()
+    known = ~np.isnan(means)
+    return float(means[known].mean()), np.where(known, means, 0.0), known.astype(np.float64)
+
+
+def _user_replicates(parts: list[tuple[np.ndarray, np.ndarray]], n_boot: int, seed: int
+                     ) -> list[np.ndarray]:
+    """Bootstrap replicates of several per-user ``(sums, counts)``, all from the same draws.
+
+    Each replicate draws the users with replacement (``rng.integers`` in blocks of replicates)
+    and computes ``sums[drawn].sum() / counts[drawn].sum()`` for every part.
+    """
+    n_users = parts[0][0].size
     rng = np.random.default_rng(seed)
-    replicates = np.empty(n_boot)
-    block = max(1, (1 << 22) // users.size)
+    out = [np.empty(n_boot) for _ in parts]
+    block = max(1, _BLOCK_ELEMENTS // n_users)
     for start in range(0, n_boot, block):
         stop = min(start + block, n_boot)
-        index = rng.integers(0, users.size, size=(stop - start, users.size))
-        replicates[start:stop] = sums[index].sum(axis=1) / counts[index].sum(axis=1)
-    low, high = np.quantile(replicates, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return metrics.ConfidenceInterval(float(values[keep].mean()), float(low), float(high))
+        index = rng.integers(0, n_users, size=(stop - start, n_users))
+        for replicates, (sums, counts) in zip(out, parts):
+            replicates[start:stop] = sums[index].sum(axis=1) / counts[index].sum(axis=1)
+    return out
 
 
-def user_means(report: pd.DataFrame | ArrayLike, user_id: ArrayLike) -> pd.DataFrame | np.ndarray:
-    """Average per-point values over each user's points, users in increasing id order.
+def _estimates(
+    values: Mapping[tuple[str, str], np.ndarray],
+    user_id: ArrayLike,
+    average: str,
+    n_boot: int,
+    alpha: float,
+    seed: int,
+) -> dict[tuple[str, str], tuple[float, float, float]]:
+    """``(estimate, low, high)`` of the mean of every ``(n,)`` per-point array, same draws."""
+    users, inverse = np.unique(np.asarray(user_id), return_inverse=True)
+    cells = {key: _per_user(v, inverse, users.size, average) for key, v in values.items()}
+    keys = list(cells)
+    intervals = {key: (np.nan, np.nan) for key in keys}
+    if n_boot > 0 and users.size > 0:
+        replicates = _user_replicates([cells[key][1:] for key in keys], n_boot, seed)
+        for key, draws in zip(keys, replicates):
+            low, high = np.quantile(draws, [alpha / 2.0, 1.0 - alpha / 2.0])
+            intervals[key] = (float(low), float(high))
+    return {key: (cells[key][0], *intervals[key]) for key in keys}
 
-    The book's convention (chapters 3, 5 and 6): a user's score is the mean over their
-    prediction points, and a method's score the mean over users, so every user counts once
-    whatever their activity. ``NaN`` values are left out of a user's mean.
 
-    Parameters
-    ----------
-    report
-        A per-point frame (:func:`point_report`) or one ``(n,)`` array.
-    user_id
-        ``(n,)`` the user of each point.
-
-    Returns
-    -------
-    pandas.DataFrame or numpy.ndarray
-        One row (or value) per user.
-    """
-    user_id = np.asarray(user_id)
-    if isinstance(report, pd.DataFrame):
-        return report.groupby(user_id).mean()
-    return pd.Series(np.asarray(report, dtype=np.float64)).groupby(user_id).mean().to_numpy()
+# --------------------------------------------------------------------------------------------
+# the leaderboard
+# --------------------------------------------------------------------------------------------
 
 
 def leaderboard(
     reports: Mapping[str, pd.DataFrame],
     user_id: ArrayLike,
     *,
+    average: str,
     metric: str = "NDCG@10",
     columns: Sequence[str] = ("HR@1", "HR@10", "NDCG@10", "MRR"),
     ceiling: Sequence[str] = ("oracle",),
+    reference: str | None = None,
+    baselines: Sequence[str] = (),
+    sort: bool = True,
     n_boot: int = 1000,
+    alpha: float = 0.05,
     seed: int = 0,
-    average: str = "users",
 ) -> pd.DataFrame:
-    """One row per method: mean metrics, a 95 % interval of ``metric`` and the 5 % tie rule.
+    r"""One row per method: mean metrics with 95 % intervals over users and the 5 % tie rule.
 
-    With ``average="users"`` (the default) every value is a mean over users of the user's mean
-    over their points (:func:`user_means`), and the interval is
-    :func:`interest_lib.evaluation.metrics.bootstrap_ci` of the users' means. With ``average="points"`` every
-    value is the mean over all points and the interval a cluster bootstrap of that mean
-    (:func:`user_bootstrap`). Either way users are resampled with all their points.
+    Every value is a mean of per-point values, over points or over users (``average``, see the
+    module's formulas). Its interval is a percentile bootstrap that resamples **users** with
+    all their points (a cluster bootstrap): a replicate draws :math:`U` users with
+    replacement, :math:`\mathcal{B}`, and takes :math:`\sum_{u \in \mathcal{B}} \sum_j x_{u,j}
+    / \sum_{u \in \mathcal{B}} n_u` (points) or the mean of the drawn users' means (users).
+    Points of one user are not independent, so resampling points would give intervals that are
+    too narrow. Every method and metric uses the same draws, so intervals of differences are
+    paired. (One function for every table of the book: its length is mostly the description
+    of the columns, which belongs with the code that makes them.)
 
     Parameters
     ----------
     reports
-        Method → per-point frame (:func:`point_report`), all on the same points.
+        Method → per-point frame, all on the same ``n`` points
+        (:func:`interest_lib.recipes.protocol.point_report`, or any frame with the metric
+        columns; ``NaN`` marks an undefined value and is left out).
     user_id
-        ``(n,)`` user of each point.
-    metric
-        The metric that ranks the methods and gets an interval.
-    columns
-        Metrics shown.
-    ceiling
-        Methods that are references, not competitors (the oracle): they are listed but never
-        "the best".
-    n_boot, seed
-        Bootstrap replicates and seed (the same resamples for every method).
+        ``(n,)`` the user of each point.
     average
-        ``"users"`` or ``"points"``, see above.
+        ``"points"`` (every prediction point counts once) or ``"users"`` (every user counts
+        once); no default, a table must say which.
+    metric
+        The metric that ranks the methods and decides ties.
+    columns
+        Metrics shown, each with its interval (``metric`` is added if missing).
+    ceiling
+        Methods that are references, not competitors (the oracle): listed but never "the best".
+    reference
+        A method of ``reports``: adds the mean of each method's per-point (or per-user)
+        difference to it in ``metric``, :math:`\Delta`, with its paired interval.
+    baselines
+        Methods whose best value in ``metric`` is the baseline of the column ``gap closed``,
+        :func:`gap_closed` towards the first ``ceiling`` method (``NaN`` when there is no gap).
+    sort
+        Sort by ``metric``, best first; ``False`` keeps the order of ``reports``.
+    n_boot, alpha, seed
+        Bootstrap replicates (0: no intervals, ``NaN``), 1 - coverage, and the seed.
 
     Returns
     -------
     pandas.DataFrame
-        Sorted by ``metric``; columns ``columns``, ``low``, ``high`` (the interval of ``metric``),
-        ``vs best`` (relative difference to the best non-ceiling method,
-        :func:`~interest_lib.evaluation.metrics.relative_difference`) and ``ties best``
-        (:func:`~interest_lib.evaluation.metrics.is_tie`; the best method ties with itself).
+        Index ``method``; for each metric ``c`` of ``columns`` the columns ``c``, ``c low`` and
+        ``c high``; ``vs best`` (:func:`~interest_lib.evaluation.metrics.relative_difference`
+        to the best method that is not a ceiling, :math:`(a - b)/\max(|a|, |b|)`) and ``ties
+        best`` (:func:`~interest_lib.evaluation.metrics.is_tie`: :math:`|\text{vs best}| <
+        5\,\%`; the best ties with itself, a ceiling never); with ``reference`` also
+        ``Δmetric``, ``Δmetric low``, ``Δmetric high``; with ``baselines`` ``gap closed``.
+        ``attrs["alpha"]`` keeps ``alpha``.
     """
-    if average not in ("users", "points"):
-        raise ValueError(f"average must be 'users' or 'points', got {average!r}")
-    rows = {}
-    for name, frame in reports.items():
-        shown = frame[list(dict.fromkeys([*columns, metric]))]
-        if average == "users":
-            means = user_means(shown, user_id)
-            ci = metrics.bootstrap_ci(means[metric].to_numpy(), n_boot=n_boot, seed=seed)
-        else:
-            means = shown
-            ci = user_bootstrap(shown[metric].to_numpy(), user_id, n_boot=n_boot, seed=seed)
-        row = {c: float(means[c].mean()) for c in columns}
-        row.update({metric: ci.estimate, "low": ci.low, "high": ci.high})
-        rows[name] = row
-    table = pd.DataFrame(rows).T
-    table = table[[*dict.fromkeys([*columns, metric]), "low", "high"]]
-    competitors = table.drop(index=[c for c in ceiling if c in table.index])
-    best = competitors[metric].max()
+    if average not in AVERAGES:
+        raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
+    if reference is not None and reference not in reports:
+        raise ValueError(f"reference {reference!r} is not one of the methods")
+    if n_boot < 0 or not 0.0 < alpha < 1.0:
+        raise ValueError(f"need n_boot >= 0 and 0 < alpha < 1, got {n_boot}, {alpha}")
+    shown = list(dict.fromkeys([*columns, metric]))
+    values = {(name, column): frame[column].to_numpy(np.float64)
+              for name, frame in reports.items() for column in shown}
+    if reference is not None:
+        for name, frame in reports.items():
+            values[name, f"Δ{metric}"] = (frame[metric].to_numpy(np.float64)
+                                          - reports[reference][metric].to_numpy(np.float64))
+    rows: dict[str, dict[str, float]] = {name: {} for name in reports}
+    for (name, column), (estimate, low, high) in _estimates(values, user_id, average, n_boot,
+                                                            alpha, seed).items():
+        rows[name].update({column: estimate, f"{column} low": low, f"{column} high": high})
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    order = [f"{c}{s}" for c in shown for s in ("", " low", " high")]
+    if reference is not None:
+        order += [f"Δ{metric}{s}" for s in ("", " low", " high")]
+    table = table[order].astype(np.float64).rename_axis("method")
+    _add_verdicts(table, metric, ceiling, baselines)
+    if sort:
+        table = table.sort_values(metric, ascending=False, kind="stable")
+    table.attrs["alpha"] = alpha
+    return table
+
+
+def _add_verdicts(table: pd.DataFrame, metric: str, ceiling: Sequence[str],
+                  baselines: Sequence[str]) -> None:
+    """Add ``vs best``, ``ties best`` and (with ``baselines``) ``gap closed`` in place."""
+    competitors = table.drop(index=[c for c in ceiling if c in table.index])[metric]
+    best = competitors.max() if len(competitors) else np.nan
     table["vs best"] = [metrics.relative_difference(v, best) for v in table[metric]]
-    table["ties best"] = [
-        name not in ceiling and metrics.is_tie(v, best) for name, v in table[metric].items()
-    ]
-    return table.sort_values(metric, ascending=False)
+    table["ties best"] = [name not in ceiling and metrics.is_tie(v, best)
+                          for name, v in table[metric].items()]
+    if baselines:
+        base = table.loc[list(baselines), metric].max()
+        top = table.loc[[c for c in ceiling if c in table.index][0], metric]
+        table["gap closed"] = [gap_closed(v, base, top) if top > base else np.nan
+                               for v in table[metric]]
 
 
+def formatted(
+    board: pd.DataFrame,
+    columns: Sequence[str] = ("HR@1", "HR@10", "NDCG@10", "MRR", "vs best", "ties best"),
+    *,
+    intervals: Sequence[str] = ("NDCG@10",),
+    digits: int = 4,
+) -> pd.DataFrame:
+    """A :func:`leaderboard` as the book prints it.
+
+    Parameters
+    ----------
+    board
+        From :func:`leaderboard`.
+    columns
+        Columns shown, in order. A metric of ``intervals`` becomes ``"value [low, high]"``
+        (column ``"<metric> (95 % CI)"``, the coverage from ``board.attrs["alpha"]``),
+        ``vs best`` a signed percentage and ``ties best`` ``"tie"`` or nothing; other columns
+        are rounded.
+    intervals
+        Metrics shown with their interval.
+    digits
+        Decimals of the metrics.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method of ``board``, in its order.
+    """
+    coverage = round(100 * (1 - board.attrs.get("alpha", 0.05)))
+    out = {}
+    for column in columns:
+        if column in intervals:
+            out[f"{column} ({coverage} % CI)"] = [
+                f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]" for m, lo, hi in
+                board[[column, f"{column} low", f"{column} high"]].to_numpy()]  # fmt: skip
+        elif column == "vs best":
+            out[column] = [f"{v:+.1%}" for v in board[column]]
+        elif column == "ties best":
+            out[column] = ["tie" if t else "" for t in board[column]]
+        else:
+            out[column] = board[column].round(digits).to_numpy()
+    return pd.DataFrame(out, index=board.index)

@@ -22,11 +22,40 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from interest_lib.data.sequences import UserSequences, _ranges
-from interest_lib.data.tasks import N_TIME_FEATURES
 
 # --------------------------------------------------------------------------------------------
 # the sequence model
 # --------------------------------------------------------------------------------------------
+
+
+
+def sequence_inputs(
+    sequences: UserSequences, index: np.ndarray, n_time_features: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The padded inputs of a plain sequence model for the sequences ``index``.
+
+    Parameters
+    ----------
+    sequences
+        From :func:`~interest_lib.data.sequences.user_sequences`.
+    index
+        ``(b,)`` positions of the sequences in the batch.
+    n_time_features
+        How many time features the model reads (the first ones of ``sequences.time_features``).
+
+    Returns
+    -------
+    tuple
+        ``(categories, behaviors, lengths, time_features)``: ``(b, T)``, ``(b, T)``, ``(b,)`` and
+        ``(b, T, n_time_features)`` (``None`` when the model reads none).
+    """
+    if n_time_features > sequences.n_time_features:
+        raise ValueError(
+            f"the model expects {n_time_features} time features, the sequences have "
+            f"{sequences.n_time_features}; build them with request_context=True"
+        )
+    categories, behaviors, times, lengths, _ = sequences.padded(index)
+    return categories, behaviors, lengths, times[..., :n_time_features] if n_time_features else None
 
 
 class SequenceModel(nn.Module):
@@ -158,6 +187,12 @@ class SequenceModel(nn.Module):
         padded, _ = pad_packed_sequence(outputs, batch_first=True, total_length=categories.shape[1])
         return self.output_layer(self.dropout(padded))
 
+    def batch_inputs(
+        self, sequences: UserSequences, index: np.ndarray
+    ) -> tuple[torch.Tensor | None, ...]:
+        """The arguments of :meth:`forward` for the sequences ``index`` (see :func:`sequence_inputs`)."""
+        return sequence_inputs(sequences, index, self.n_time_features)
+
     def forward_last(
         self,
         categories: torch.Tensor,
@@ -287,12 +322,10 @@ def sequence_scores(
 ) -> np.ndarray:
     """Run a sequence model over the sequences and keep the outputs at the masked positions.
 
-    The model is called as ``model(categories, behaviors, lengths, time_features)`` and must
-    return ``(b, T, C)`` next-category logits (as :class:`interest_lib.models.recurrent.SequenceModel`
-    does). A model with ``n_time_features`` of 0 or 1 gets no time features or only the first
-    one. A model whose attribute ``uses_history_counts`` is true (such as
-    :class:`interest_lib.models.trajectory.TrajectoryModel`) also gets ``sequences.history_tensor(...)`` as
-    a fifth argument. Batches hold sequences of similar length, padded per batch.
+    The model owns its inputs: ``model(*model.batch_inputs(sequences, index))`` must return
+    ``(b, T, C)`` next-category logits, as :class:`SequenceModel` and
+    :class:`~interest_lib.models.trajectory.TrajectoryModel` do. Batches hold sequences of similar
+    length, padded per batch.
 
     Parameters
     ----------
@@ -316,36 +349,23 @@ def sequence_scores(
         from interest_lib.models.training import best_device
 
         device = best_device()
-    n_time = int(getattr(model, "n_time_features", N_TIME_FEATURES))
-    if n_time > sequences.n_time_features:
-        raise ValueError(
-            f"the model expects {n_time} time features, the sequences have "
-            f"{sequences.n_time_features}; build them with request_context=True"
-        )
-    with_history = bool(getattr(model, "uses_history_counts", False))
     out_index = np.cumsum(sequences.mask) - 1
     out = np.zeros((sequences.n_predictions, sequences.n_categories), dtype=np.float32)
     model.eval()
     with torch.no_grad():
         for index in sequences.batches(batch_size):
-            categories, behaviors, times, lengths, _ = sequences.padded(index)
+            inputs = model.batch_inputs(sequences, index)
             offsets = sequences.offsets[index]
             flat = _ranges(offsets, sequences.lengths[index])
-            where = np.zeros(categories.shape, dtype=bool)
+            where = np.zeros(tuple(inputs[0].shape), dtype=bool)
             rows = np.repeat(np.arange(index.size), sequences.lengths[index])
             cols = flat - np.repeat(offsets, sequences.lengths[index])
             selected = sequences.mask[flat]
             if not selected.any():
                 continue
             where[rows[selected], cols[selected]] = True
-            arguments = [
-                categories.to(device),
-                behaviors.to(device),
-                lengths,
-                times[..., :n_time].to(device) if n_time else None,
-            ]
-            if with_history:
-                arguments.append(sequences.history_tensor(index).to(device))
+            # lengths (the third input) stay on the CPU, where packing wants them
+            arguments = [x if x is None or i == 2 else x.to(device) for i, x in enumerate(inputs)]
             logits = model(*arguments)
             picked = logits[torch.from_numpy(where).to(logits.device)].float()
             if softmax:

@@ -12,7 +12,7 @@ into a loss with ``loss_fn(model, batch) -> scalar tensor``. For the interest ML
 and a sequence model receives ``(categories, behaviors, times, lengths, targets)`` in the same way.
 Each optimisation step is :func:`train_step`; its few lines are the whole of the learning.
 
-The same code runs on CPU, CUDA and Apple MPS. :func:`device` picks the accelerator, and the
+The same code runs on CPU, CUDA and Apple MPS. :func:`best_device` picks the accelerator, and the
 environment variable ``INTEREST_LIB_DEVICE`` overrides the choice without editing a chapter.
 """
 
@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -396,6 +397,12 @@ def fit(
 ) -> TrainingHistory:
     """Train ``model`` with mini-batches, AdamW and early stopping on a validation metric.
 
+    Over 80 lines because of its documentation (every argument of the loop); the body is the
+    epoch loop, which calls helpers for the step, the epoch and early stopping.
+
+    Long only through its parameters: the body is the epoch loop; one epoch, the optimisation
+    step and early stopping are helpers.
+
     Parameters
     ----------
     model
@@ -412,19 +419,15 @@ def fit(
         ``valid_fn(model) -> float``, higher is better (e.g. HR@10 on the validation users). It is
         called after every epoch in eval mode under ``torch.no_grad()``. ``None`` trains for all
         ``epochs`` and keeps the last weights.
-    epochs
-        Maximum number of passes over the training data.
-    batch_size
-        Samples per mini-batch.
+    epochs, batch_size
+        Maximum number of passes over the training data; samples per mini-batch.
     lr, weight_decay
         Learning rate and decoupled weight decay of ``torch.optim.AdamW``.
-    patience
-        Stop after this many epochs without improvement of the validation metric by more than
-        ``min_delta``; ``None`` never stops early (the best weights are still restored).
-    min_delta
-        Smallest increase of the metric that counts as an improvement.
+    patience, min_delta
+        Stop after ``patience`` epochs without an increase of the validation metric by more than
+        ``min_delta``; ``patience=None`` never stops early (the best weights are still restored).
     device
-        Where to train; ``None`` uses :func:`device`.
+        Where to train; ``None`` uses :func:`best_device`.
     amp
         Mixed precision (float16 autocast and gradient scaling) on CUDA; ignored elsewhere.
     seed
@@ -449,64 +452,110 @@ def fit(
         raise ValueError(f"epochs must be positive, got {epochs}")
     target = best_device(device)
     set_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    on_cuda = target.type == "cuda"
-    batches = _batches(train_data, batch_size, shuffle, generator, pin_memory=on_cuda)
-
-    model.to(target)
-    if optimizer is None:
-        parameters = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
-    scaler = _grad_scaler(enabled=amp and on_cuda)
-
+    batches = _batches(train_data, batch_size, shuffle, torch.Generator().manual_seed(seed),
+                       pin_memory=target.type == "cuda")  # fmt: skip
+    step = _step_function(model.to(target), loss_fn, optimizer, lr, weight_decay, max_grad_norm,
+                          amp=amp and target.type == "cuda")  # fmt: skip
     history = TrainingHistory(device=str(target))
-    best_value = -math.inf
-    best_state: dict[str, torch.Tensor] | None = None
-    epochs_without_improvement = 0
-
+    stopping = _EarlyStopping(patience, min_delta)
     bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress)
     for epoch in bar:
         started = time.perf_counter()
-        model.train()
-        total_loss = torch.zeros((), device=target)
-        n_seen = 0
-        for batch in batches:
-            batch = to_device(batch, target, non_blocking=on_cuda)
-            loss = train_step(model, batch, loss_fn, optimizer, scaler, max_grad_norm)
-            size = _batch_size_of(batch)
-            total_loss += loss.float() * size  # stays on the device: no sync per batch
-            n_seen += size
-        if n_seen == 0:
-            raise ValueError("train_data yielded no batches")
-        epoch_loss = float(total_loss) / n_seen
-        if not math.isfinite(epoch_loss):
-            raise FloatingPointError(
-                f"training loss is {epoch_loss} at epoch {epoch}; try a lower learning rate"
-            )
-
+        epoch_loss = _train_epoch(model, batches, step, target, epoch)
         value = _evaluate(model, valid_fn) if valid_fn is not None else math.nan
         history.train_loss.append(epoch_loss)
         history.valid_metric.append(value)
         history.seconds.append(time.perf_counter() - started)
         bar.set_postfix(loss=f"{epoch_loss:.4f}", valid=f"{value:.4f}")
-
-        if valid_fn is None:
+        if valid_fn is None or stopping.improved(model, value):
             history.best_epoch = epoch
-            continue
-        if value > best_value + min_delta or best_state is None:
-            if not math.isnan(value):
-                best_value = value
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            history.best_epoch = epoch
-            epochs_without_improvement = 0
-        else:
-            epochs_without_improvement += 1
-            if patience is not None and epochs_without_improvement >= patience:
-                history.stopped_early = epoch < epochs
-                break
+        elif stopping.exhausted:
+            history.stopped_early = epoch < epochs
+            break
     bar.close()
-
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if stopping.best_state is not None:
+        model.load_state_dict(stopping.best_state)
     model.eval()
     return history
+
+
+def _step_function(
+    model: nn.Module,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer | None,
+    lr: float,
+    weight_decay: float,
+    max_grad_norm: float | None,
+    amp: bool,
+) -> Callable[[nn.Module, Batch], torch.Tensor]:
+    """:func:`train_step` bound to its optimizer (by default AdamW over the parameters that need a
+    gradient), gradient scaler and clipping: ``step(model, batch) -> loss``."""
+    if optimizer is None:
+        parameters = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    return partial(
+        train_step,
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        scaler=_grad_scaler(enabled=amp),
+        max_grad_norm=max_grad_norm,
+    )
+
+
+def _train_epoch(
+    model: nn.Module,
+    batches: Iterable[Any],
+    step: Callable[[nn.Module, Batch], torch.Tensor],
+    target: torch.device,
+    epoch: int,
+) -> float:
+    """One pass over the batches in train mode; the mean loss, weighted by batch size.
+
+    Raises ``ValueError`` when there are no batches and ``FloatingPointError`` when the loss is
+    not finite.
+    """
+    model.train()
+    total_loss = torch.zeros((), device=target)
+    n_seen = 0
+    for batch in batches:
+        batch = to_device(batch, target, non_blocking=target.type == "cuda")
+        loss = step(model, batch)
+        size = _batch_size_of(batch)
+        total_loss += loss.float() * size  # stays on the device: no sync per batch
+        n_seen += size
+    if n_seen == 0:
+        raise ValueError("train_data yielded no batches")
+    epoch_loss = float(total_loss) / n_seen
+    if not math.isfinite(epoch_loss):
+        raise FloatingPointError(
+            f"training loss is {epoch_loss} at epoch {epoch}; try a lower learning rate"
+        )
+    return epoch_loss
+
+
+class _EarlyStopping:
+    """The best validation value so far, the weights that reached it, and the epochs since."""
+
+    def __init__(self, patience: int | None, min_delta: float) -> None:
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best_value = -math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.epochs_without_improvement = 0
+
+    def improved(self, model: nn.Module, value: float) -> bool:
+        """Record one epoch's value; keep a copy of the weights if it beats the best by more than
+        ``min_delta`` (the first epoch always counts, even with a ``NaN`` value)."""
+        if value > self.best_value + self.min_delta or self.best_state is None:
+            if not math.isnan(value):
+                self.best_value = value
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            self.epochs_without_improvement = 0
+            return True
+        self.epochs_without_improvement += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether ``patience`` epochs in a row brought no improvement."""
+        return self.patience is not None and self.epochs_without_improvement >= self.patience

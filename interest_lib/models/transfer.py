@@ -16,8 +16,9 @@ their interest. Users of the source platform (app) have long histories. Three wa
 
 Similarities are computed sparsely, in chunks of query rows, keeping only the top ``k``
 neighbours per row (:func:`cosine_similarity_topk`): a 100,000 × 100,000 similarity matrix is
-never built. :func:`match_clusters` and :func:`align_centroids` align two clusterings (e.g. of the
-two platforms) with the Hungarian algorithm.
+never built. :func:`align_centroids` aligns the centroids of two clusterings (e.g. of the two
+platforms) with the Hungarian algorithm; to name the clusters of one labelling after another,
+use :func:`interest_lib.models.clusters.match_clusters`.
 
 The two platforms show categories differently (a *domain shift*): what a source user's history
 predicts must be moved to the target platform. :func:`exposure_ratio` estimates, per category,
@@ -302,40 +303,6 @@ def centroid_transfer(
     query_labels[empty] = -1
     scores = np.where(empty[:, None], overall, cluster_interest[np.maximum(query_labels, 0)])
     return CentroidTransfer(scores, query_labels, labels, centroids, cluster_interest, kmeans)
-
-
-def match_clusters(labels_a: ArrayLike, labels_b: ArrayLike) -> np.ndarray:
-    """Relabel clustering ``b`` to agree with clustering ``a`` as much as possible.
-
-    The Hungarian algorithm (``scipy.optimize.linear_sum_assignment``) picks the one-to-one
-    matching of clusters that maximises the number of items on which the two agree, from the
-    contingency table :math:`n_{ij} = |\\{x : a(x) = i,\\ b(x) = j\\}|`.
-
-    Parameters
-    ----------
-    labels_a, labels_b
-        ``(n,)`` non-negative integer cluster labels of the same items.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``mapping`` of length ``max(labels_b) + 1``: ``mapping[j]`` is the label of ``a`` matched
-        to cluster ``j`` of ``b`` (``-1`` if ``b`` has more clusters than ``a``), so
-        ``mapping[labels_b]`` expresses ``b`` in the labels of ``a``.
-    """
-    a = np.asarray(labels_a, dtype=np.int64)
-    b = np.asarray(labels_b, dtype=np.int64)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"labels must be two 1-D arrays of equal length, got {a.shape}, {b.shape}")
-    if a.size and (a.min() < 0 or b.min() < 0):
-        raise ValueError("labels must be non-negative")
-    n_a = int(a.max()) + 1 if a.size else 0
-    n_b = int(b.max()) + 1 if b.size else 0
-    contingency = sp.coo_matrix((np.ones(a.size), (a, b)), shape=(n_a, n_b)).toarray()
-    rows, cols = linear_sum_assignment(contingency, maximize=True)
-    mapping = np.full(n_b, -1, dtype=np.int64)
-    mapping[cols] = rows
-    return mapping
 
 
 def align_centroids(a: ArrayLike, b: ArrayLike, metric: str = "cosine") -> np.ndarray:

@@ -1,14 +1,17 @@
-r"""An on-disk cache of the book's results.
+r"""An on-disk cache of the book's results, on :class:`joblib.Memory`.
 
-Results, never models: per-point metric tables and score matrices, as ``.npz`` files keyed by
-a hash of *everything* that determines them — the events (their content, not their name), the
-parameters, the device type, the library's source code and the versions of NumPy and PyTorch.
-Change any of those and the result is recomputed; run a chapter alone (e.g. in Colab) and it
-simply computes what it needs.
+Results, never models: per-point metric tables and score matrices, stored by
+:class:`joblib.Memory` (pickled, so every array comes back bit for bit with its dtype) and keyed
+by *everything* that determines them — the events (their content, not their name: a
+:func:`fingerprint`), the parameters, the device type, and the :func:`code_version` of the
+library code and of NumPy and PyTorch. Change any of those and the result is recomputed; run a
+chapter alone (e.g. in Colab) and it simply computes what it needs. joblib writes each result
+atomically and computes again when a stored file cannot be read.
 
 The directory is the environment variable ``INTEREST_LIB_CACHE``; by default
 ``interest_lib_cache`` under :func:`tempfile.gettempdir`. Set the variable to ``off`` (or ``0``,
-``none``, ``false``) to disable the cache.
+``none``, ``false``) to disable the cache. :func:`stored_results` lists the stored results of
+one kind.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ import hashlib
 import importlib.util
 import json
 import os
+import stat
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Memory
 from numpy.typing import ArrayLike
 
 CACHE_ENV: str = "INTEREST_LIB_CACHE"
@@ -35,12 +41,24 @@ _OFF = {"off", "0", "none", "false", "no", "disable", "disabled"}
 
 
 def cache_dir() -> Path | None:
-    """The cache directory (created on first use), or ``None`` when the cache is disabled."""
+    """The cache directory (created on first use), or ``None`` when the cache is disabled.
+
+    Stored results are pickles, and reading a pickle runs code: a directory that belongs to
+    another user, or that anybody may write to, is not used (with a warning) and the cache is
+    disabled instead.
+    """
     value = os.environ.get(CACHE_ENV, "").strip()
     if value.lower() in _OFF:
         return None
     path = Path(value).expanduser() if value else Path(tempfile.gettempdir()) / "interest_lib_cache"
     path.mkdir(parents=True, exist_ok=True)
+    if hasattr(os, "getuid"):  # POSIX: the directory must be the user's own
+        info = path.stat()
+        if info.st_uid != os.getuid() or info.st_mode & stat.S_IWOTH:
+            warnings.warn(f"result cache {path} belongs to another user or is writable by "
+                          f"anybody: not used (set {CACHE_ENV} to a directory of your own)",
+                          stacklevel=2)
+            return None
     return path
 
 
@@ -102,10 +120,21 @@ def fingerprint(*arrays: ArrayLike | pd.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
-def cache_key(name: str, params: Mapping[str, Any], code: str = "") -> str:
-    """The file stem of a result: ``name`` plus a hash of ``params`` and ``code``."""
-    text = json.dumps({"params": dict(params), "code": code}, sort_keys=True, default=str)
-    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:20]}"
+def _result(
+    name: str, params: Mapping[str, Any], code: str, compute: Callable[[], Mapping[str, Any]]
+) -> dict[str, np.ndarray]:
+    """What :class:`joblib.Memory` stores: ``compute()``, keyed by ``name``, ``params``, ``code``."""
+    return {k: np.asarray(v) for k, v in compute().items()}
+
+
+def _memory(directory: Path) -> Any:
+    """:func:`_result` memoized by :class:`joblib.Memory` in ``directory``."""
+    return Memory(directory, verbose=0).cache(_result, ignore=["compute"])
+
+
+def _result_folder(memorized: Any) -> Path:
+    """The folder where joblib keeps the results of :func:`_result`, one sub-folder per call."""
+    return Path(memorized.store_backend.location, *memorized.func_id.split("/"))
 
 
 def cached(
@@ -121,12 +150,12 @@ def cached(
     Parameters
     ----------
     name
-        What the result is (part of the file name).
+        What the result is (:func:`stored_results` finds it by this name).
     params
         Everything the result depends on (JSON-serialisable after ``str``); include a
         :func:`fingerprint` of the data.
     compute
-        Returns a mapping of names to NumPy arrays (no object arrays).
+        Returns a mapping of names to NumPy arrays.
     code
         The :func:`code_version` of the code that computes the result.
     refresh
@@ -135,40 +164,46 @@ def cached(
     Returns
     -------
     dict
-        Name → array, as ``compute`` returned it.
+        Name → array, as ``compute`` returned it (same dtypes, same bits).
     """
     directory = cache_dir()
     if directory is None:
-        return {k: np.asarray(v) for k, v in compute().items()}
-    path = directory / f"{cache_key(name, params, code)}.npz"
-    if path.exists() and not refresh:
+        return _result(name, params, code, compute)
+    # the key is the parameters as JSON would write them (``str`` of anything else)
+    key = json.loads(json.dumps(dict(params), sort_keys=True, default=str))
+    memorized = _memory(directory)
+    if not refresh:
+        return memorized(name, key, code, compute)
+    out = memorized.call(name, key, code, compute)
+    return out[0] if isinstance(out, tuple) else out  # joblib >= 1.4 adds the call's metadata
+
+
+def stored_results(name: str) -> list[Path]:
+    """The files of the stored results called ``name`` (one per parameter set), sorted."""
+    directory = cache_dir()
+    if directory is None:
+        return []
+    found = []
+    for metadata in _result_folder(_memory(directory)).glob("*/metadata.json"):
         try:
-            with np.load(path, allow_pickle=False) as stored:
-                return {k: stored[k] for k in stored.files}
-        except (OSError, ValueError, EOFError):
-            pass  # a damaged file: compute again
-    result = {k: np.asarray(v) for k, v in compute().items()}
-    # write to a private file, then rename: readers never see a half-written result
-    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".npz.part")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **result)
-        os.replace(temporary, path)
-    except OSError:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return result
+            arguments = json.loads(metadata.read_text())["input_args"]
+        except (OSError, ValueError, KeyError):
+            continue
+        output = metadata.with_name("output.pkl")
+        if arguments.get("name") == repr(name) and output.exists():
+            found.append(output)
+    return sorted(found)
 
 
 def clear_cache() -> int:
-    """Delete every stored result; returns how many files were removed."""
+    """Delete every stored result; returns how many results were removed.
+
+    Only the results :func:`cached` stored are removed, never other files of the directory.
+    """
     directory = cache_dir()
     if directory is None:
         return 0
-    removed = 0
-    for path in directory.glob("*.npz"):
-        path.unlink(missing_ok=True)
-        removed += 1
+    memorized = _memory(directory)
+    removed = sum(1 for _ in _result_folder(memorized).glob("*/output.pkl"))
+    memorized.clear(warn=False)
     return removed
-
-

@@ -1,22 +1,37 @@
 r"""Chapter 5's recipe: the cold-start users of the web and the transfer methods' scores.
 
-:func:`cold_start_case`, :func:`cold_start_mlp_scores`.
+The pieces, in the chapter's order: :func:`user_groups` and :func:`evaluation_set` (who is
+a cold-start user, what is predicted),
+:func:`platform_history` (the two platforms' past events, popularities, exposure ratio),
+:func:`validate_knobs` (``k`` and the prior strength on the validation day),
+:func:`transfer_scores` (methods (c1)–(e)); :func:`cold_start_case` runs them. The networks of
+method (f) are in :mod:`interest_lib.recipes.cold_start_mlp`; :func:`cold_start_mlp_scores`
+caches the pretrained one's scores for chapter 7. The comparison: :func:`all_methods`, :func:`method_table`,
+:func:`best_transfer`, :func:`ceiling_table`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from interest_lib.data import features
 from interest_lib.data.tasks import NextCategoryTask
 from interest_lib.evaluation import metrics
-from interest_lib.models import baselines
+from interest_lib.models import baselines, transfer
 from interest_lib.recipes.cache import cached, code_version, fingerprint
+from interest_lib.recipes.cold_start_mlp import (
+    _tensor,
+    cold_inputs,
+    mlp_loss,
+    mlp_predict,
+    pretrain_app_mlp,
+)
 from interest_lib.recipes.protocol import _PROTOCOL_MODULES, BookSetup
 
 # --------------------------------------------------------------------------------------------
@@ -28,6 +43,73 @@ COLD_START_K_GRID: tuple[int, ...] = (10, 25, 50, 100, 200, 400, 800, 1600)
 
 COLD_START_STRENGTH_GRID: tuple[float, ...] = (5, 20, 50, 100, 200, 500)
 """Prior strengths (pseudo-events) of chapter 5's shrinkage, chosen among on the validation day."""
+
+COLD_GROUPS: tuple[str, ...] = ("both_cold", "web_cold")
+"""The simulator's groups of cold-start users of the web."""
+
+AS_IS, CORRECTED = "as is", "exposure-corrected"
+"""The two versions of a method that predicts app interest."""
+
+_SUFFIX = ", " + CORRECTED
+
+
+@dataclass(eq=False)
+class PlatformHistory:
+    """The two platforms' events before the test day, and what the transfer methods count on them.
+
+    ``U`` evaluated users, ``A`` app users with a history, ``C`` categories.
+
+    Attributes
+    ----------
+    vocab
+        The training days' category vocabulary.
+    history, app_history, web_history
+        Every event before the test day; the app's; the web's.
+    app_pop, web_pop
+        ``(C,)`` category shares of the platforms' past events.
+    ratio
+        ``(C,)`` exposure ratio web / app (:func:`~interest_lib.models.transfer.exposure_ratio`).
+    app_reference
+        ``(A, C)`` unit-weight behaviour matrix of every app user.
+    app_interest
+        ``(A, C)`` its rows normalised to category shares.
+    app_counts, web_counts
+        ``(U, C)`` the evaluated users' unit-weight app and web counts.
+    """
+
+    vocab: features.CategoryVocabulary
+    history: pd.DataFrame
+    app_history: pd.DataFrame
+    web_history: pd.DataFrame
+    app_pop: np.ndarray
+    web_pop: np.ndarray
+    ratio: np.ndarray
+    app_reference: Any
+    app_interest: Any
+    app_counts: Any
+    web_counts: Any
+
+
+@dataclass(eq=False)
+class KnobValidation:
+    """Chapter 5's rehearsal of the cold start on the validation day (:func:`validate_knobs`).
+
+    Attributes
+    ----------
+    strength, k
+        HR@10 of the corrected own app profile per prior strength, of the corrected kNN per
+        neighbour count (indexed by the value tried).
+    popularity
+        HR@10 of web popularity (training days).
+    n_users, n_app_users
+        Warm users evaluated; app users the neighbours are drawn from.
+    """
+
+    strength: pd.Series
+    k: pd.Series
+    popularity: float
+    n_users: int
+    n_app_users: int
 
 
 @dataclass(eq=False)
@@ -52,9 +134,17 @@ class ColdStartCase:
         ``(E,)`` position of each event in ``setup.events`` (what
         :attr:`~interest_lib.data.tasks.NextCategoryTask.rows` holds).
     scores
-        Method name → ``(U, C)`` static score, one row per user, fixed for the test day.
+        Method name → ``(U, C)`` static score, one row per user, fixed for the test day; the
+        methods that predict app interest in their exposure-corrected version.
     k, strength
-        The neighbour count and prior strength chosen on the validation day.
+        The neighbour count and prior strength used (validated unless given).
+    uncorrected
+        Name of a method that predicts app interest (without the ``", exposure-corrected"`` of
+        its key in ``scores``) → its ``(U, C)`` app-interest prediction, as is.
+    data
+        The :class:`PlatformHistory` the methods were computed from.
+    validation
+        The :class:`KnobValidation` that chose ``k`` and ``strength``.
     """
 
     users: np.ndarray
@@ -65,6 +155,9 @@ class ColdStartCase:
     scores: dict[str, np.ndarray]
     k: int
     strength: float
+    uncorrected: dict[str, np.ndarray] = field(default_factory=dict)
+    data: PlatformHistory | None = None
+    validation: KnobValidation | None = None
 
     def __len__(self) -> int:
         """``E``, the number of target events."""
@@ -141,6 +234,182 @@ class ColdStartCase:
         hit = task.rows[position] == self.event_row if task.rows.size else np.zeros(len(self), bool)
         return np.where(hit, position, -1).astype(np.int64)
 
+    def versions(self) -> dict[tuple[str, str], np.ndarray]:
+        """``(method, version)`` → ``(U, C)`` score of every method but the truth, in order.
+
+        Methods that predict app interest come twice, ``"as is"`` and ``"exposure-corrected"``;
+        the others (web popularity, own web events) once, ``"as is"``.
+        """
+        out: dict[tuple[str, str], np.ndarray] = {}
+        for name, value in self.scores.items():
+            if name.startswith("truth"):
+                continue
+            base = name[: -len(_SUFFIX)] if name.endswith(_SUFFIX) else name
+            if base in self.uncorrected:
+                out[base, AS_IS] = self.uncorrected[base]
+                out[base, CORRECTED] = value
+            else:
+                out[name, AS_IS] = value
+        return out
+
+
+def user_groups(setup: BookSetup) -> pd.DataFrame:
+    """The simulator's user groups: people, their median past events per platform, test-day web.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group of :data:`~interest_lib.data.simulation.USER_GROUPS`: the number of
+        people, the median number of web and of app events before the test day (of those with
+        any) and the number of people with web events on the test day.
+    """
+    from interest_lib.data.simulation import USER_GROUPS
+
+    truth, split = setup.sim.truth, setup.split
+    history = split.history("test")
+    group_of = pd.Series(truth.user_group, index=truth.user_ids)
+    web_history = history[history["platform"] == "web"]
+    app_history = history[history["platform"] == "app"]
+    test_web = split.test[split.test["platform"] == "web"]
+    return pd.DataFrame({
+        "people": group_of.value_counts(),
+        "median web events before the test day":
+            web_history.groupby("user_id").size().groupby(group_of).median(),
+        "median app events before the test day":
+            app_history.groupby("user_id").size().groupby(group_of).median(),
+        "people with web events on the test day":
+            test_web.groupby("user_id").size().groupby(group_of).size(),
+    }).reindex(USER_GROUPS).fillna(0).astype(int)
+
+
+def evaluation_set(
+    setup: BookSetup, vocab: features.CategoryVocabulary
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Who is predicted for, and the targets: ``(users, is_both_cold, event_user, event_target,
+    event_row)`` of :class:`ColdStartCase`.
+
+    The cold-start users of the web (:data:`COLD_GROUPS`) with a web event on the test day; each
+    of their test-day web events is a target.
+    """
+    truth, split = setup.sim.truth, setup.split
+    if split.valid_end != truth.cold_start_cutoff:
+        raise RuntimeError("the test day is not the simulation's cold-start day")
+    test_web = split.test[split.test["platform"] == "web"]
+    cold_ids = truth.user_ids[np.isin(truth.user_group, COLD_GROUPS)]
+    target_events = test_web[test_web["user_id"].isin(cold_ids)]
+    users = np.sort(target_events["user_id"].unique())
+    event_user = np.searchsorted(users, target_events["user_id"].to_numpy())
+    event_target = vocab.index(target_events["category_id"].to_numpy(), unknown="minus_one")
+    event_row = setup.events.index.get_indexer(target_events.index)
+    if np.any(event_row < 0):
+        raise RuntimeError("target events not found in setup.events")
+    group_of = pd.Series(truth.user_group, index=truth.user_ids)
+    is_both_cold = group_of.reindex(users).to_numpy() == "both_cold"
+    return (users, is_both_cold, event_user.astype(np.int64),
+            np.asarray(event_target, dtype=np.int64), event_row.astype(np.int64))
+
+
+def platform_history(setup: BookSetup, users: ArrayLike) -> PlatformHistory:
+    """Both platforms' events before the test day, their popularities, ratio and profiles.
+
+    Popularities and profiles count every event before the test day (``split.history("test")``)
+    with unit weights; ``users`` are the people to predict for.
+    """
+    split = setup.split
+    vocab = features.CategoryVocabulary.fit(split.train)
+    if not np.array_equal(vocab.ids, setup.category_ids):
+        raise RuntimeError("the setup's vocabulary is not the training days' vocabulary")
+    history = split.history("test")
+    web_history = history[history["platform"] == "web"]
+    app_history = history[history["platform"] == "app"]
+    app_pop = baselines.popularity(app_history, vocab.ids)
+    web_pop = baselines.popularity(web_history, vocab.ids)
+    unit = features.UNIT_WEIGHTS
+    app_users = np.sort(app_history["user_id"].unique())
+    app_reference = features.behavior_matrix(app_history, vocab, app_users, weights=unit)
+    return PlatformHistory(
+        vocab, history, app_history, web_history, app_pop, web_pop,
+        transfer.exposure_ratio(app_pop, web_pop), app_reference,
+        features.normalize_rows(app_reference.matrix),  # each app user's category shares
+        features.behavior_matrix(app_history, vocab, users, weights=unit),
+        features.behavior_matrix(web_history, vocab, users, weights=unit),
+    )
+
+
+def validate_knobs(
+    setup: BookSetup,
+    k_grid: Sequence[int] = COLD_START_K_GRID,
+    strength_grid: Sequence[float] = COLD_START_STRENGTH_GRID,
+) -> KnobValidation:
+    """Rehearse the cold start on the validation day to choose ``k`` and the prior strength.
+
+    Warm users of both platforms (group ``both``): their app history of the training days is
+    the input, their web events of the validation day the targets (HR@10 per event, averaged
+    per user, then over users). Popularities and the exposure ratio count the training days
+    only. Tried: the own app profile shrunk to app popularity for every strength, and cosine kNN
+    among the app users (own profile included) for every ``k``, both exposure-corrected.
+    """
+    truth, split = setup.sim.truth, setup.split
+    vocab = features.CategoryVocabulary(setup.category_ids)
+    app_train = split.train[split.train["platform"] == "app"]
+    web_train = split.train[split.train["platform"] == "web"]
+    app_pop_train = baselines.popularity(app_train, vocab.ids)
+    web_pop_train = baselines.popularity(web_train, vocab.ids)
+    ratio_train = transfer.exposure_ratio(app_pop_train, web_pop_train)
+    warm_ids = truth.user_ids[truth.user_group == "both"]
+    valid_web = split.valid[(split.valid["platform"] == "web")
+                            & split.valid["user_id"].isin(warm_ids)]
+    valid_users = np.sort(valid_web["user_id"].unique())
+    valid_user = np.searchsorted(valid_users, valid_web["user_id"].to_numpy())
+    valid_target = vocab.index(valid_web["category_id"].to_numpy(), unknown="minus_one")
+    reference = features.behavior_matrix(app_train, vocab, weights=features.UNIT_WEIGHTS)
+    valid_app = features.behavior_matrix(app_train, vocab, valid_users,
+                                         weights=features.UNIT_WEIGHTS)
+
+    def valid_hr(predicted: np.ndarray) -> float:
+        return transfer.event_report(predicted, valid_user, valid_target)["HR@10"].mean()
+
+    by_strength = pd.Series({
+        s: valid_hr(transfer.correct_exposure(
+            transfer.shrink(valid_app.matrix, app_pop_train, s), ratio_train))
+        for s in strength_grid})
+    by_k = pd.Series({
+        k: valid_hr(transfer.correct_exposure(transfer.knn_transfer(
+            valid_app.log1p(), reference.log1p(), features.normalize_rows(reference.matrix), k,
+            fallback=app_pop_train), ratio_train))
+        for k in k_grid})
+    popularity = valid_hr(np.tile(web_pop_train, (len(valid_users), 1)))
+    return KnobValidation(by_strength, by_k, float(popularity), len(valid_users),
+                          len(reference.user_ids))
+
+
+def transfer_scores(
+    data: PlatformHistory, k: int, strength: float, *, n_clusters: int = 10, n_init: int = 3,
+    seed: int = 0,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Methods (c1)–(e) of chapter 5: ``(corrected, as_is)``, each name → ``(U, C)`` scores.
+
+    (c1) the own app profile shrunk to app popularity with ``strength``; (c2) the cosine kNN of
+    the own app profile among app users; (d) the same neighbours found from the few web events;
+    (e) the nearest of ``n_clusters`` KMeans clusters of app users (``random_state=seed``).
+    Each predicts app interest; ``corrected`` moves it to the web with the exposure ratio, with
+    the key ``"<name>, exposure-corrected"``; ``as_is`` keeps it, with the key ``"<name>"``.
+    """
+    reference = data.app_reference.log1p()
+    as_is = {
+        "(c1) own app profile": transfer.shrink(data.app_counts.matrix, data.app_pop, strength),
+        "(c2) kNN of own app profile": transfer.knn_transfer(
+            data.app_counts.log1p(), reference, data.app_interest, k, fallback=data.app_pop),
+        "(d) kNN from web events": transfer.knn_transfer(
+            data.web_counts, reference, data.app_interest, k, fallback=data.app_pop),
+        "(e) centroid from web events": transfer.centroid_transfer(
+            data.web_counts, reference, n_clusters, seed=seed,
+            reference_targets=data.app_interest, n_init=n_init).scores,
+    }
+    corrected = {name + _SUFFIX: transfer.correct_exposure(value, data.ratio)
+                 for name, value in as_is.items()}
+    return corrected, as_is
+
 
 def cold_start_case(
     setup: BookSetup,
@@ -151,40 +420,27 @@ def cold_start_case(
     n_clusters: int = 10,
     n_init: int = 3,
     truth: bool = True,
+    k: int | None = None,
+    strength: float | None = None,
 ) -> ColdStartCase:
     """Chapter 5's cold-start evaluation and its transfer methods that need no neural training.
 
-    The same library calls as chapter 5 (and ``tests/test_chapter5_claims.py``). The users are
-    the simulator's web cold-start users (``both_cold``, ``web_cold``) with web events on the test
-    day; every one of those events is a target. Popularity and profiles come from all events
-    before the test day (``split.history("test")``), with unit weights per event. The prior
-    strength of the shrinkage and the ``k`` of the kNN are chosen on the validation day, on warm
-    users of both platforms, with the app history of the training days; the exposure ratio
-    (web popularity over app popularity) corrects every score transferred from the app.
-
-    The methods (keys of :attr:`ColdStartCase.scores`):
-
-    - ``"(a) web popularity"``;
-    - ``"(b) own web events"``: the user's own earlier web events, shrunk to web popularity;
-    - ``"(c1) own app profile, exposure-corrected"``: the user's app history, shrunk to app
-      popularity, then corrected;
-    - ``"(c2) kNN of own app profile, exposure-corrected"``: the mean next interest of the ``k``
-      most similar app users;
-    - ``"(d) kNN from web events, exposure-corrected"``: the same neighbours, found from the
-      user's few web events;
-    - ``"(e) centroid from web events, exposure-corrected"``: the interest of the nearest of
-      ``n_clusters`` KMeans clusters of app users;
-    - ``"truth (hidden parameters)"`` (with ``truth=True``): the simulator's true long-run web
-      interest, a reference no method can know.
-
-    Chapter 5's MLPs (its methods (f)) need training and are not here; the app-pretrained one,
-    with no web data, is :func:`cold_start_mlp_scores`. Everything here takes seconds.
+    The users are the simulator's web cold-start users (``both_cold``, ``web_cold``) with web
+    events on the test day; every one of those events is a target. The methods (keys of
+    :attr:`ColdStartCase.scores`): ``"(a) web popularity"``; ``"(b) own web events"`` (shrunk to
+    web popularity with strength 1); ``"(c1) own app profile, exposure-corrected"``, ``"(c2) kNN
+    of own app profile, exposure-corrected"``, ``"(d) kNN from web events, exposure-corrected"``,
+    ``"(e) centroid from web events, exposure-corrected"`` (:func:`transfer_scores`, with the
+    ``k`` and strength of :func:`validate_knobs`); and, with ``truth=True``, ``"truth (hidden
+    parameters)"``, the simulator's true long-run web interest, a reference no method can know.
+    Chapter 5's MLPs (method (f)) need training and are not here
+    (:func:`~interest_lib.recipes.cold_start_mlp.pretrain_app_mlp`, :func:`cold_start_mlp_scores`). Everything here takes seconds.
 
     Parameters
     ----------
     setup
-        From :func:`book_setup` (its simulation must have the ``app`` and ``web`` platforms and
-        the cold-start groups of :func:`interest_lib.simulate`).
+        From :func:`~interest_lib.recipes.protocol.book_setup` (a simulation with the ``app``
+        and ``web`` platforms and the cold-start groups of :func:`interest_lib.simulate`).
     seed
         ``random_state`` of the KMeans of method (e).
     k_grid, strength_grid
@@ -193,105 +449,39 @@ def cold_start_case(
         KMeans of method (e).
     truth
         Add the truth reference.
+    k, strength
+        Use these instead of the validated values.
 
     Returns
     -------
     ColdStartCase
     """
-    from interest_lib.data import features
-    from interest_lib.models import transfer
-
-    sim, split = setup.sim, setup.split
-    sim_truth = sim.truth
-    history = split.history("test")
-    vocab = features.CategoryVocabulary.fit(split.train)
-    categories = vocab.ids
-    if not np.array_equal(categories, setup.category_ids):
-        raise RuntimeError("the setup's vocabulary is not the training days' vocabulary")
-    group_of = pd.Series(sim_truth.user_group, index=sim_truth.user_ids)
-    web_history = history[history["platform"] == "web"]
-    app_history = history[history["platform"] == "app"]
-    test_web = split.test[split.test["platform"] == "web"]
-
-    cold_ids = sim_truth.user_ids[np.isin(sim_truth.user_group, ["both_cold", "web_cold"])]
-    target_events = test_web[test_web["user_id"].isin(cold_ids)]
-    users = np.sort(target_events["user_id"].unique())
-    event_user = np.searchsorted(users, target_events["user_id"].to_numpy())
-    event_target = vocab.index(target_events["category_id"].to_numpy(), unknown="minus_one")
-    event_row = setup.events.index.get_indexer(target_events.index)
-    if np.any(event_row < 0):
-        raise RuntimeError("target events not found in setup.events")
-    is_both_cold = group_of.reindex(users).to_numpy() == "both_cold"
-
-    app_pop = baselines.popularity(app_history, categories)
-    web_pop = baselines.popularity(web_history, categories)
-    ratio = transfer.exposure_ratio(app_pop, web_pop)
-
-    # the validation day: warm users on both platforms, app history of the training days
-    train_events = split.train
-    app_train = train_events[train_events["platform"] == "app"]
-    web_train = train_events[train_events["platform"] == "web"]
-    app_pop_train = baselines.popularity(app_train, categories)
-    web_pop_train = baselines.popularity(web_train, categories)
-    ratio_train = transfer.exposure_ratio(app_pop_train, web_pop_train)
-    warm_ids = sim_truth.user_ids[sim_truth.user_group == "both"]
-    valid_web = split.valid[
-        (split.valid["platform"] == "web") & split.valid["user_id"].isin(warm_ids)
-    ]
-    valid_users = np.sort(valid_web["user_id"].unique())
-    valid_user = np.searchsorted(valid_users, valid_web["user_id"].to_numpy())
-    valid_target = vocab.index(valid_web["category_id"].to_numpy(), unknown="minus_one")
-    app_reference_train = features.behavior_matrix(app_train, vocab, weights=features.UNIT_WEIGHTS)
-    valid_app = features.behavior_matrix(app_train, vocab, valid_users,
-                                         weights=features.UNIT_WEIGHTS)
-
-    def valid_hr(predicted: np.ndarray) -> float:
-        return float(transfer.event_report(predicted, valid_user, valid_target)["HR@10"].mean())
-
-    valid_strength = pd.Series({
-        s: valid_hr(transfer.correct_exposure(
-            transfer.shrink(valid_app.matrix, app_pop_train, s), ratio_train))
-        for s in strength_grid})
-    valid_k = pd.Series({
-        k: valid_hr(transfer.correct_exposure(transfer.knn_transfer(
-            valid_app.log1p(), app_reference_train.log1p(),
-            features.normalize_rows(app_reference_train.matrix), k, fallback=app_pop_train),
-            ratio_train))
-        for k in k_grid})
-    strength = float(valid_strength.idxmax())
-    k = int(valid_k.idxmax())
-
-    scores: dict[str, np.ndarray] = {}
-    web_counts = features.behavior_matrix(web_history, vocab, users, weights=features.UNIT_WEIGHTS)
-    scores["(a) web popularity"] = np.tile(web_pop, (len(users), 1))
-    scores["(b) own web events"] = transfer.shrink(web_counts.matrix, web_pop, strength=1.0)
-
-    app_users = np.sort(app_history["user_id"].unique())
-    app_reference = features.behavior_matrix(app_history, vocab, app_users,
-                                             weights=features.UNIT_WEIGHTS)
-    app_interest = features.normalize_rows(app_reference.matrix)
-    app_counts = features.behavior_matrix(app_history, vocab, users, weights=features.UNIT_WEIGHTS)
-    own_app = transfer.shrink(app_counts.matrix, app_pop, strength)
-    scores["(c1) own app profile, exposure-corrected"] = transfer.correct_exposure(own_app, ratio)
-    neighbours = transfer.knn_transfer(app_counts.log1p(), app_reference.log1p(), app_interest, k,
-                                       fallback=app_pop)
-    scores["(c2) kNN of own app profile, exposure-corrected"] = transfer.correct_exposure(
-        neighbours, ratio)
-    from_web = transfer.knn_transfer(web_counts, app_reference.log1p(), app_interest, k,
-                                     fallback=app_pop)
-    scores["(d) kNN from web events, exposure-corrected"] = transfer.correct_exposure(
-        from_web, ratio)
-    centroids = transfer.centroid_transfer(web_counts, app_reference.log1p(), n_clusters,
-                                           seed=seed, reference_targets=app_interest,
-                                           n_init=n_init)
-    scores["(e) centroid from web events, exposure-corrected"] = transfer.correct_exposure(
-        centroids.scores, ratio)
+    vocab = features.CategoryVocabulary(setup.category_ids)
+    users, is_both_cold, event_user, event_target, event_row = evaluation_set(setup, vocab)
+    data = platform_history(setup, users)
+    validation = validate_knobs(setup, k_grid, strength_grid)
+    strength = float(validation.strength.idxmax()) if strength is None else float(strength)
+    k = int(validation.k.idxmax()) if k is None else int(k)
+    scores = {
+        "(a) web popularity": np.tile(data.web_pop, (len(users), 1)),
+        "(b) own web events": transfer.shrink(data.web_counts.matrix, data.web_pop, strength=1.0),
+    }
+    corrected, as_is = transfer_scores(data, k, strength, n_clusters=n_clusters, n_init=n_init,
+                                       seed=seed)
+    scores.update(corrected)
     if truth:
-        scores["truth (hidden parameters)"] = transfer.truth_interest(sim_truth, users, categories)
-    scores = {name: np.asarray(value, dtype=np.float64) for name, value in scores.items()}
-    return ColdStartCase(users, is_both_cold, event_user.astype(np.int64),
-                         np.asarray(event_target, dtype=np.int64), event_row.astype(np.int64),
-                         scores, k, strength)
+        scores["truth (hidden parameters)"] = transfer.truth_interest(setup.sim.truth, users,
+                                                                      vocab.ids)
+    return ColdStartCase(
+        users, is_both_cold, event_user, event_target, event_row,
+        {name: np.asarray(value, dtype=np.float64) for name, value in scores.items()}, k, strength,
+        {name: np.asarray(value, dtype=np.float64) for name, value in as_is.items()}, data,
+        validation)
+
+
+# --------------------------------------------------------------------------------------------
+# method (f) at n = 0, cached for chapter 7 (the networks: interest_lib.recipes.cold_start_mlp)
+# --------------------------------------------------------------------------------------------
 
 
 def cold_start_mlp_scores(
@@ -305,25 +495,9 @@ def cold_start_mlp_scores(
 ) -> np.ndarray:
     """Chapter 5's method (f) with no web data: the app-pretrained MLP, exposure-corrected.
 
-    The same library calls as chapter 5: an :class:`~interest_lib.models.interest_mlp.InterestMLP` learns
-    the validation day's app interest of the app users active on the training days and the
-    validation day from their training-day app events (``log1p`` counts of
-    :func:`~interest_lib.data.features.behavior_matrix`, soft cross-entropy, ``epochs`` epochs,
-    batches of 256, learning rate 3e-3, no early stopping); its output bias then adds the log
-    exposure ratio of the training days (:func:`~interest_lib.models.transfer.with_output_bias`), and it
-    reads every event of ``users`` before the test day. Training runs on one CPU thread; the
-    scores are cached (:func:`cached`), so a chapter pays the few seconds of training once.
-
-    Parameters
-    ----------
-    setup
-        The protocol (a simulation with the ``app`` and ``web`` platforms).
-    users
-        ``(U,)`` the users to score, e.g. :attr:`ColdStartCase.users`.
-    seed, device
-        Seed of the weights and batches; the device (:func:`interest_lib.models.training.best_device`).
-    hidden, epochs
-        Chapter 5's interest size and epochs.
+    The ``corrected`` network of :func:`~interest_lib.recipes.cold_start_mlp.pretrain_app_mlp`
+    reads every event of ``users`` before the test day. The scores are cached (:func:`cached`), so a chapter pays
+    the few seconds of training once.
 
     Returns
     -------
@@ -338,44 +512,140 @@ def cold_start_mlp_scores(
               "device": target.type, "hidden": hidden, "epochs": epochs}
 
     def compute() -> dict[str, np.ndarray]:
-        import torch
-
-        from interest_lib.data import features
-        from interest_lib.models import interest_mlp, transfer
-
-        split = setup.split
-        vocab = features.CategoryVocabulary(setup.category_ids)
-        app_train = split.train[split.train["platform"] == "app"]
-        web_train = split.train[split.train["platform"] == "web"]
-        app_valid = split.valid[split.valid["platform"] == "app"]
-        ratio_train = transfer.exposure_ratio(baselines.popularity(app_train, vocab.ids),
-                                              baselines.popularity(web_train, vocab.ids))
-        pre_users = np.intersect1d(app_train["user_id"].unique(), app_valid["user_id"].unique())
-
-        def tensor(matrix: Any) -> torch.Tensor:
-            dense = matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
-            return torch.as_tensor(dense, dtype=torch.float32)
-
-        def loss_fn(net: Any, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-            inputs, goal = batch
-            return interest_mlp.soft_cross_entropy(net(inputs), goal)
-
-        x_pre = tensor(features.behavior_matrix(app_train, vocab, pre_users).log1p().matrix)
-        y_pre = tensor(features.next_window_targets(app_valid, vocab, pre_users, None, None))
-        x_cold = tensor(features.behavior_matrix(split.history("test"), vocab, users)
-                        .log1p().matrix)
-        with training.one_cpu_thread():
-            training.set_seed(seed)
-            pretrained = interest_mlp.InterestMLP(setup.n_categories, hidden=hidden)
-            training.fit(pretrained, (x_pre, y_pre), loss_fn=loss_fn, epochs=epochs, batch_size=256,
-                      lr=3e-3, patience=None, device=target, seed=seed, progress=False)
-            corrected = transfer.with_output_bias(pretrained, np.log(ratio_train))
-            corrected.eval()
-            with torch.no_grad():
-                logits = corrected(x_cold.to(next(corrected.parameters()).device))
-            scores = torch.softmax(logits, dim=1).cpu().numpy().astype(np.float64)
-        return {"scores": scores}
+        _, corrected, _ = pretrain_app_mlp(setup, seed=seed, device=target, hidden=hidden,
+                                           epochs=epochs)
+        with training.one_cpu_thread(target):
+            scores = mlp_predict(corrected, cold_inputs(setup, users))
+        return {"scores": scores.astype(np.float64)}
 
     code = code_version(_PROTOCOL_MODULES + ("interest_mlp", "training", "transfer", "baselines"),
-                        (cold_start_mlp_scores,))
+                        (cold_start_mlp_scores, pretrain_app_mlp, mlp_loss, mlp_predict,
+                         cold_inputs, _tensor))
     return cached("cold_start_mlp", params, compute, code=code)["scores"]
+
+
+# --------------------------------------------------------------------------------------------
+# all methods side by side
+# --------------------------------------------------------------------------------------------
+
+TRUTH = ("truth (hidden parameters)", AS_IS)
+"""The key of the truth in :func:`all_methods`."""
+
+POPULARITY = ("(a) web popularity", AS_IS)
+"""The key of web popularity in :func:`all_methods`."""
+
+
+def all_methods(
+    case: ColdStartCase,
+    zero_shot: tuple[np.ndarray, np.ndarray],
+    curve: Mapping[tuple[str, int], pd.DataFrame],
+    largest: int,
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """Per-user reports of every method of chapter 5, in the chapter's order.
+
+    Parameters
+    ----------
+    case
+        :func:`cold_start_case` (with the truth).
+    zero_shot
+        ``(as_is, corrected)`` ``(U, C)`` scores of the pretrained MLP at ``n = 0``.
+    curve
+        :func:`learning_curve`; its ``largest`` size gives the fine-tuned and from-scratch rows.
+
+    Returns
+    -------
+    dict
+        ``(method, version)`` → :meth:`ColdStartCase.report`; the truth last.
+    """
+    results = {key: case.report(value) for key, value in case.versions().items()}
+    results[("(f) MLP pretrained on app, n = 0", AS_IS)] = case.report(zero_shot[0])
+    results[("(f) MLP pretrained on app, n = 0", CORRECTED)] = case.report(zero_shot[1])
+    # the fine-tuned network starts from the corrected one: it is an exposure-corrected method
+    results[(f"(f) MLP fine-tuned, n = {largest}", CORRECTED)] = curve[("fine-tuned", largest)]
+    results[(f"(f) MLP from scratch, n = {largest}", AS_IS)] = curve[("from scratch", largest)]
+    results[TRUTH] = case.report(case.scores[TRUTH[0]])
+    return results
+
+
+def method_table(
+    results: Mapping[tuple[str, str], pd.DataFrame], is_both_cold: np.ndarray, *,
+    n_boot: int = 1000, seed: int = 0,
+) -> pd.DataFrame:
+    """HR@10 and NDCG@10 (95 % bootstrap intervals over users) of every method, per group too.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``(method, version)``: ``HR@10``, ``HR low``, ``HR high``, ``NDCG@10``,
+        ``NDCG low``, ``NDCG high``, ``HR@10 both_cold``, ``HR@10 web_cold`` and ``× popularity``
+        (HR@10 over web popularity's).
+    """
+    rows = []
+    for (name, version), per_user in results.items():
+        hr = metrics.bootstrap_ci(np.asarray(per_user["HR@10"]), n_boot=n_boot, seed=seed)
+        ndcg = metrics.bootstrap_ci(np.asarray(per_user["NDCG@10"]), n_boot=n_boot, seed=seed)
+        both = is_both_cold[per_user.index.to_numpy()]
+        rows.append({"method": name, "version": version,
+                     "HR@10": hr.estimate, "HR low": hr.low, "HR high": hr.high,
+                     "NDCG@10": ndcg.estimate, "NDCG low": ndcg.low, "NDCG high": ndcg.high,
+                     "HR@10 both_cold": per_user["HR@10"][both].mean(),
+                     "HR@10 web_cold": per_user["HR@10"][~both].mean()})
+    table = pd.DataFrame(rows).set_index(["method", "version"])
+    table["× popularity"] = table["HR@10"] / table.loc[POPULARITY, "HR@10"]
+    return table
+
+
+def transfer_rows(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """The rows of the transfer methods, (c) to (f)."""
+    return [key for key in table.index if key[0].startswith(("(c", "(d", "(e", "(f"))]
+
+
+def best_transfer(table: pd.DataFrame) -> tuple[str, str]:
+    """The transfer method (and version) with the highest HR@10 of :func:`method_table`."""
+    return table.loc[transfer_rows(table), "HR@10"].idxmax()
+
+
+def method_label(key: tuple[str, str], keys: Any) -> str:
+    """A method's name, with its version where ``keys`` holds both versions."""
+    name, version = key
+    both = (name, AS_IS) in keys and (name, CORRECTED) in keys
+    return f"{name}, {version}" if both else name
+
+
+def ceiling_table(
+    setup: BookSetup, case: ColdStartCase, results: Mapping[tuple[str, str], pd.DataFrame],
+    best_key: tuple[str, str],
+) -> pd.DataFrame:
+    """The truth taken apart: segment mix without taste, with taste from app counts, and all.
+
+    The taste from app counts is the posterior mean of each category taste given the person's
+    app counts (a gamma prior with the simulator's ``taste_shape``, Poisson counts). Rows: web
+    popularity, the three truths, and the best transfer method ``best_key``
+    (:func:`best_transfer`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        HR@10 over all users and over ``both_cold`` users, and both as multiples of popularity.
+    """
+    sim, users, categories = setup.sim, case.users, setup.category_ids
+    segment_only = transfer.truth_interest(sim.truth, users, categories, with_taste=False)
+    app_mix = transfer.truth_interest(sim.truth, users, categories, platform=0, with_taste=False)
+    counts = case.data.app_counts.matrix.toarray()
+    shape = sim.config["taste_shape"]  # taste ~ Gamma(shape, 1/shape) (None: no taste)
+    taste = 1.0 if shape is None else (shape + counts) / (
+        shape + counts.sum(axis=1, keepdims=True) * app_mix)
+    rows = (("web popularity", results[POPULARITY]),
+            ("truth: segment mix, no taste", case.report(segment_only)),
+            ("truth: segment mix, taste from app counts", case.report(segment_only * taste)),
+            ("truth: segment mix and taste", results[TRUTH]),
+            (f"best method: {method_label(best_key, results)}", results[best_key]))
+    ceiling = pd.DataFrame({
+        name: {"HR@10 all": s["HR@10"].mean(),
+               "HR@10 both_cold": s["HR@10"][case.is_both_cold[s.index.to_numpy()]].mean()}
+        for name, s in rows}).T
+    ceiling["× popularity (all)"] = ceiling["HR@10 all"] / ceiling.loc["web popularity",
+                                                                        "HR@10 all"]
+    ceiling["× popularity (both_cold)"] = (ceiling["HR@10 both_cold"]
+                                          / ceiling.loc["web popularity", "HR@10 both_cold"])
+    return ceiling

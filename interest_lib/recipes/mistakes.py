@@ -1,11 +1,13 @@
 r"""Chapter 7's classic evaluation mistakes, measured: a random split and sampled negatives.
 
-:func:`random_split_comparison`, :func:`sampled_ranks`, :func:`sampled_item_ranks`.
+:func:`random_split_comparison`, :func:`sampled_ranks`, :func:`sampled_item_ranks`, and the
+tables of the chapter: :func:`sampled_item_table`, :func:`sampled_summary`,
+:func:`sampled_category_table`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -105,7 +107,7 @@ def random_split_comparison(
     dict
         ``"random"`` and ``"time"``: method → per-point frame (:func:`point_report`);
         ``"random user_id"`` and ``"time user_id"``: the user of each point, for
-        :func:`user_bootstrap`.
+        :func:`~interest_lib.evaluation.leaderboard.leaderboard`.
     """
     params = {"data": setup.key, "test_share": test_share, "seed": seed, "methods": list(methods),
               "changed": changed, "ks": list(ks)}
@@ -201,7 +203,16 @@ def _rank_among_negatives(own: np.ndarray, other: np.ndarray, negatives: np.ndar
 
 
 def rank_report(ranks: ArrayLike, ks: Sequence[int] = (1, 10)) -> dict[str, float]:
-    """Mean HR@K, NDCG@K (single target) and MRR computed from 0-based ranks."""
+    r"""Mean HR@K, NDCG@K (single target) and MRR computed from 0-based ranks :math:`r_u`.
+
+    .. math::
+
+        \mathrm{HR@K} = \overline{\mathbb{1}[r_u < K]}, \qquad
+        \mathrm{NDCG@K} = \overline{\mathbb{1}[r_u < K] / \log_2(r_u + 2)}, \qquad
+        \mathrm{MRR} = \overline{1 / (r_u + 1)},
+
+    the bar being the mean over rows, as in :mod:`interest_lib.evaluation.metrics`.
+    """
     ranks = np.asarray(ranks, dtype=np.float64)
     out: dict[str, float] = {}
     for k in ks:
@@ -262,3 +273,145 @@ def sampled_item_ranks(
     return _rank_among_negatives(values[:, :1], values[:, 1:], negatives, targets)
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# sampled negatives: the tables of chapter 7
+# --------------------------------------------------------------------------------------------
+
+
+def sampled_item_table(
+    score_functions: Mapping[str, Callable[[np.ndarray, np.ndarray], np.ndarray]],
+    lists: Mapping[str, np.ndarray],
+    first_item: ArrayLike,
+    target_item: ArrayLike,
+    n_items: int,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The same item methods ranked against the whole catalogue, 100 and 1 sampled negatives.
+
+    The target is each user's first item of the test day; users whose first item is not in the
+    catalogue (``target_item < 0``) are left out. The full ranking is the method's top-N list
+    (:func:`~interest_lib.models.recommend.list_report`); the sampled ones rank the target among
+    uniformly drawn other items (:func:`sampled_item_ranks`, same ``seed`` for every method).
+
+    Parameters
+    ----------
+    score_functions
+        Method → ``score(rows, candidates)`` as :func:`sampled_item_ranks` takes it.
+    lists
+        Method → ``(n_users, N)`` its top-N item ids.
+    first_item
+        ``(n_users,)`` each user's first item id of the test day.
+    target_item
+        ``(n_users,)`` its position in the catalogue, ``-1`` if unknown.
+    n_items
+        Catalogue size.
+    seed
+        Seed of the sampling.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method: ``full: HR@10``, ``full: NDCG@10``, ``rank (full)``, ``100 sampled:
+        HR@10``, ``100 sampled: NDCG@10``, ``rank (100)``, ``1 sampled: HR@1 (AUC)``, ``rank (1)``
+        (places, 1 = best).
+    """
+    from interest_lib.models.recommend import list_report
+
+    first_item, target_item = np.asarray(first_item), np.asarray(target_item)
+    known = target_item >= 0
+    rows_known = np.flatnonzero(known)
+    sampled_rows = {}
+    for name, score_fn in score_functions.items():
+        full = list_report(lists[name][known], first_item[known], ks=(1, 10))
+        ranks = {m: sampled_item_ranks(score_fn, rows_known, target_item[known], n_items, m,
+                                       seed=seed) for m in (100, 1)}  # fmt: skip
+        sampled_rows[name] = {"full: HR@10": full["HR@10"].mean(),
+                              "full: NDCG@10": full["NDCG@10"].mean(),
+                              "100 sampled: HR@10": np.mean(ranks[100] < 10),
+                              "100 sampled: NDCG@10": rank_report(ranks[100], ks=(10,))["NDCG@10"],
+                              "1 sampled: HR@1 (AUC)": np.mean(ranks[1] < 1)}
+    table = pd.DataFrame(sampled_rows).T
+    places = _places(table)
+    table.insert(2, "rank (full)", places["full: NDCG@10"].astype(int))
+    table.insert(5, "rank (100)", places["100 sampled: NDCG@10"].astype(int))
+    table["rank (1)"] = places["1 sampled: HR@1 (AUC)"].astype(int)
+    return table
+
+
+_RANKED = ("full: NDCG@10", "100 sampled: NDCG@10", "1 sampled: HR@1 (AUC)")
+
+
+def _places(table: pd.DataFrame) -> dict[str, pd.Series]:
+    """Place of every method (1 = best; ties share the mean place) under each protocol."""
+    return {column: table[column].rank(ascending=False) for column in _RANKED}
+
+
+def sampled_summary(table: pd.DataFrame) -> dict[str, Any]:
+    """What :func:`sampled_item_table` shows, in numbers.
+
+    Returns
+    -------
+    dict
+        ``inflation`` (per method, 100-sampled HR@10 over full HR@10); ``spread`` (per protocol
+        ``"full"``, ``"100"``, ``"1"``: the best method's value over the worst's); ``moved``
+        (``"100"``, ``"1"``: methods whose place differs from the full ranking); ``reversal``:
+        ``(gap, winner, loser, column)``, the pair with the largest relative full-NDCG@10 gap
+        (:func:`~interest_lib.evaluation.metrics.relative_difference`) whose order the sampled
+        ``column`` turns round, or ``None``.
+    """
+    from interest_lib.evaluation.metrics import relative_difference
+
+    places = _places(table)
+    full, by_100, by_1 = (places[column] for column in _RANKED)
+    reversals = []
+    for column in ("1 sampled: HR@1 (AUC)", "100 sampled: NDCG@10"):
+        for a in table.index:
+            for b in table.index:
+                full_gap = relative_difference(table.loc[a, "full: NDCG@10"],
+                                               table.loc[b, "full: NDCG@10"])
+                if full_gap > 0 and table.loc[a, column] < table.loc[b, column]:
+                    reversals.append((full_gap, a, b, column))
+    return {
+        "inflation": table["100 sampled: HR@10"] / table["full: HR@10"],
+        "spread": {key: table[column].max() / table[column].min()
+                   for key, column in zip(("full", "100", "1"), _RANKED)},
+        "moved": {"100": int((full != by_100).sum()), "1": int((full != by_1).sum())},
+        "reversal": max(reversals) if reversals else None,
+    }
+
+
+def sampled_category_table(
+    scores: Mapping[str, np.ndarray],
+    targets: ArrayLike,
+    board: pd.DataFrame,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Every method of a category leaderboard, ranked against one sampled negative category.
+
+    Parameters
+    ----------
+    scores
+        Method → ``(n, C)`` scores of the leaderboard's points.
+    targets
+        ``(n,)`` target categories.
+    board
+        The leaderboard (:func:`~interest_lib.evaluation.leaderboard.leaderboard`) with the
+        full-ranking ``HR@1`` and ``NDCG@10`` of the methods.
+    seed
+        Seed of the sampling (:func:`sampled_ranks`), the same for every method.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``full: HR@1``, ``full: NDCG@10``, ``1 sampled: HR@1 (AUC)`` per method, sorted by the
+        full NDCG@10.
+    """
+    rows = {}
+    for name, matrix in scores.items():
+        ranks = sampled_ranks(matrix, targets, 1, seed=seed)
+        rows[name] = {"full: HR@1": board.loc[name, "HR@1"],
+                      "full: NDCG@10": board.loc[name, "NDCG@10"],
+                      "1 sampled: HR@1 (AUC)": float(np.mean(ranks < 1))}
+    return pd.DataFrame(rows).T.sort_values("full: NDCG@10", ascending=False)

@@ -1,18 +1,26 @@
 r"""Chapter 3's recipe: the interest MLP trained on next-window targets, as a per-user score.
 
-:func:`train_interest_mlp`, :func:`interest_mlp_scores`, :func:`static_user_scores`.
+The pieces, in the chapter's order: :func:`weighting_forecasts` (which behaviour weighting),
+:func:`mlp_inputs` (examples without looking ahead, scaled), :func:`mlp_loss` and
+:func:`fit_interest_mlp` (training), :func:`mlp_logits`; :func:`train_interest_mlp` runs them
+with :data:`MLP_DEFAULTS`. :func:`next_day_scores` and :func:`score_table` compare the MLP with
+the baselines; :func:`interest_mlp_scores` and :func:`static_user_scores` serve chapter 7.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
 
+from interest_lib.data import features, windows
 from interest_lib.data.tasks import NextCategoryTask, condition_on_change
 from interest_lib.evaluation import metrics
+from interest_lib.models import baselines, interest_mlp, training
 from interest_lib.recipes.cache import cached, code_version
 from interest_lib.recipes.protocol import _PROTOCOL_MODULES, BookSetup
 
@@ -25,7 +33,174 @@ MLP_DEFAULTS: dict[str, Any] = {
     "weight_decay": 1e-2,
     "patience": 5,
 }
-"""Hyper-parameters of the chapter-3 interest MLP (:func:`train_interest_mlp`)."""
+"""Hyper-parameters of the chapter-3 interest MLP (:func:`train_interest_mlp`): the size of the
+interest vector, dropout, at most ``epochs`` passes, ``n_windows`` training cut-offs, AdamW's
+learning rate and weight decay, and the early-stopping patience (epochs)."""
+
+WEIGHTINGS: dict[str, Mapping[str, float]] = {
+    "all ones": features.UNIT_WEIGHTS,
+    "funnel 1/2/3/4": features.BEHAVIOR_WEIGHTS,
+}
+"""The two behaviour weightings chapter 3 compares (:func:`weighting_forecasts`)."""
+
+
+def weighting_forecasts(setup: BookSetup) -> dict[str, np.ndarray]:
+    """Per-user NDCG@10 of each weighting's own-history forecast of the validation day.
+
+    Each user's training-day behaviour row (weighted by one of :data:`WEIGHTINGS`, normalised to
+    a distribution) is the forecast of their validation-day interest.
+
+    Returns
+    -------
+    dict
+        Weighting name → ``(n_users,)`` NDCG@10, one per user with a training history.
+    """
+    split = setup.split
+    vocab = features.CategoryVocabulary(setup.category_ids)
+    users = features.UserVocabulary.fit(split.train)
+    valid_target = features.next_window_targets(
+        split.history("test"), vocab, users, split.train_end, split.valid_end
+    )
+    out = {}
+    for name, w in WEIGHTINGS.items():
+        rows = features.behavior_matrix(split.train, vocab, users, weights=w).normalize_rows("l1")
+        out[name] = metrics.ndcg_at_k(rows.toarray(), valid_target, 10, per_user=True)
+    return out
+
+
+def better_weighting(forecasts: Mapping[str, np.ndarray]) -> str:
+    """The weighting of :func:`weighting_forecasts` with the higher mean NDCG@10 (ties: all ones).
+
+    The mean is the paired one, over users with a value for both (what
+    :func:`~interest_lib.evaluation.metrics.bootstrap_diff_ci` estimates).
+    """
+    diff = np.asarray(forecasts["funnel 1/2/3/4"], np.float64) - np.asarray(
+        forecasts["all ones"], np.float64)
+    return "funnel 1/2/3/4" if float(np.mean(diff[~np.isnan(diff)])) > 0 else "all ones"
+
+
+@dataclass(eq=False)
+class MlpInputs:
+    """Chapter 3's next-window examples and their standardised inputs.
+
+    ``n`` rows per set, ``C`` categories; the ``x_*`` are ``float32`` ``(n, C)``.
+
+    Attributes
+    ----------
+    weights
+        The behaviour weights of the inputs.
+    ends
+        The training cut-offs (Unix s).
+    train_ex, fit_ex, valid_ex, test_ex
+        :class:`~interest_lib.data.windows.WindowExamples`: every training example, the active
+        ones (trained on), the validation day's and the test day's.
+    scaler
+        The fitted :class:`sklearn.preprocessing.StandardScaler`.
+    x_fit, x_valid, x_test
+        The scaled inputs of ``fit_ex``, ``valid_ex`` and ``test_ex``.
+    """
+
+    weights: dict[str, float]
+    ends: np.ndarray
+    train_ex: windows.WindowExamples
+    fit_ex: windows.WindowExamples
+    valid_ex: windows.WindowExamples
+    test_ex: windows.WindowExamples
+    scaler: Any
+    x_fit: np.ndarray
+    x_valid: np.ndarray
+    x_test: np.ndarray
+
+
+def mlp_inputs(
+    setup: BookSetup, weights: Mapping[str, float], n_windows: int, scaler_on: str = "train"
+) -> MlpInputs:
+    """Next-window examples without looking ahead, ``log1p`` counts standardised per category.
+
+    Training examples cut the training days at the end of each of their first ``n_windows``
+    days; validation predicts the validation day from everything before it, the test the test
+    day. ``scaler_on="train"`` fits the standardiser on the training examples only; ``"all"``
+    (chapter 7's mistake) on training, validation and test inputs together.
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    split = setup.split
+    vocab = features.CategoryVocabulary(setup.category_ids)
+    users = features.UserVocabulary.fit(split.train)  # everyone with a training history
+    ends = windows.window_ends(split.train_end, n_windows=n_windows)
+    train_ex = windows.next_window_examples(split.train, vocab, users, ends, weights=weights)
+    valid_ex = windows.next_window_examples(split.history("test"), vocab, users,
+                                            [split.train_end], weights=weights)
+    test_ex = windows.next_window_examples(setup.events, vocab, users, [split.valid_end],
+                                           weights=weights)
+    fit_ex = train_ex.subset(train_ex.active)  # interest targets need activity in the window
+    fitted_on = fit_ex.inputs if scaler_on == "train" else np.vstack(
+        [fit_ex.inputs, valid_ex.inputs, test_ex.inputs])
+    scaler = StandardScaler().fit(fitted_on)
+    x_fit, x_valid, x_test = (scaler.transform(ex.inputs).astype(np.float32)
+                              for ex in (fit_ex, valid_ex, test_ex))
+    return MlpInputs(dict(weights), ends, train_ex, fit_ex, valid_ex, test_ex, scaler,
+                     x_fit, x_valid, x_test)
+
+
+def mlp_loss(model: Any, batch: tuple[Any, Any]) -> Any:
+    """The training loss: soft cross-entropy of the logits against the next-window distribution."""
+    inputs, target = batch
+    return interest_mlp.soft_cross_entropy(model(inputs), target)
+
+
+def fit_interest_mlp(
+    inputs: MlpInputs,
+    n_categories: int,
+    *,
+    seed: int = 0,
+    device: Any = None,
+    progress: bool = False,
+    **hyper: Any,
+) -> tuple[Any, Any]:
+    """Train an :class:`~interest_lib.models.interest_mlp.InterestMLP` on :func:`mlp_inputs`.
+
+    :func:`mlp_loss` on mini-batches of the training examples (AdamW), NDCG@10 on the validation
+    day after every epoch, early stopping; ``hyper`` overrides :data:`MLP_DEFAULTS`. Runs on one
+    CPU thread.
+
+    Returns
+    -------
+    tuple
+        ``(model, history)``: the model with the weights of its best epoch and its
+        :class:`~interest_lib.models.training.History`.
+    """
+    import torch
+
+    unknown = set(hyper) - set(MLP_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
+    h = {**MLP_DEFAULTS, **hyper}  # n_windows is mlp_inputs' business and not used here
+    target = training.best_device(device)
+    with training.one_cpu_thread():
+        x_valid = torch.tensor(inputs.x_valid, device=target)
+
+        def valid_ndcg(model: Any) -> float:
+            return metrics.ndcg_at_k(model(x_valid).cpu().numpy(), inputs.valid_ex.targets, 10)
+
+        training.set_seed(seed)
+        model = interest_mlp.InterestMLP(n_categories, hidden=h["hidden"], dropout=h["dropout"])
+        history = training.fit(
+            model, (torch.tensor(inputs.x_fit), torch.tensor(inputs.fit_ex.targets)),
+            loss_fn=mlp_loss, valid_fn=valid_ndcg, epochs=h["epochs"], lr=h["lr"],
+            weight_decay=h["weight_decay"], patience=h["patience"], device=target, seed=seed,
+            progress=progress,
+        )
+    return model, history
+
+
+def mlp_logits(model: Any, x: ArrayLike, device: Any = None) -> np.ndarray:
+    """``(n, C)`` the model's logits for scaled inputs ``x`` (one CPU thread, no gradients)."""
+    import torch
+
+    target = training.best_device(device)
+    with training.one_cpu_thread(), torch.no_grad():
+        return model(torch.tensor(np.asarray(x), device=target)).cpu().numpy()
 
 
 def train_interest_mlp(
@@ -40,18 +215,17 @@ def train_interest_mlp(
 ) -> dict[str, Any]:
     """Train the interest MLP of chapter 3 and predict every user's test-day interest.
 
-    Inputs are :func:`~interest_lib.data.windows.next_window_examples` behaviour vectors
-    (``log1p``, then standardised) with the behaviour weighting that forecasts the validation day
-    better (funnel weights or all ones, as chapter 3 chooses); targets the next day's category
-    distribution; loss :func:`~interest_lib.models.interest_mlp.soft_cross_entropy`; early stopping on the
-    validation day's NDCG@10. Training runs on one CPU thread, as in chapter 3.
+    The weighting whose own-history forecast of the validation day is better
+    (:func:`weighting_forecasts`), the inputs of :func:`mlp_inputs`, training by
+    :func:`fit_interest_mlp`, softmax of :func:`mlp_logits` on the test day.
 
     Parameters
     ----------
     setup
         The protocol.
     seed, device, progress
-        As in :func:`train_sequence_model`.
+        Seed of the weights and batches, the device
+        (:func:`~interest_lib.models.training.best_device`), a progress bar.
     scaler_on
         ``"train"`` (right): the standardiser is fitted on the training examples. ``"all"``
         (the mistake of chapter 7): fitted on training, validation and test inputs together.
@@ -66,14 +240,9 @@ def train_interest_mlp(
     dict
         ``model``, ``history``, ``user_ids`` ``(n,)`` and ``scores`` ``(n, C)`` (softmax
         probabilities of the test day for every user with a training history), ``weights`` (the
-        behaviour weights used).
+        behaviour weights used), ``forecasts`` (of :func:`weighting_forecasts`) and ``inputs``
+        (the :class:`MlpInputs`).
     """
-    import torch
-    from sklearn.preprocessing import StandardScaler
-
-    from interest_lib.data import features, windows
-    from interest_lib.models import interest_mlp, training
-
     unknown = set(hyper) - set(MLP_DEFAULTS)
     if unknown:
         raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
@@ -81,71 +250,108 @@ def train_interest_mlp(
         raise ValueError(f"scaler_on must be 'train' or 'all', got {scaler_on!r}")
     h = {**MLP_DEFAULTS, **hyper}
     target = training.best_device(device)
-    split, events = setup.split, setup.events
-    vocab = features.CategoryVocabulary(setup.category_ids)
-    users = features.UserVocabulary.fit(split.train)
-
-    # the weighting: the one whose own-history forecast of the validation day is better
-    valid_target = features.next_window_targets(
-        split.history("test"), vocab, users, split.train_end, split.valid_end
-    )
-    quality = {}
-    for name, w in (("all ones", features.UNIT_WEIGHTS), ("funnel", features.BEHAVIOR_WEIGHTS)):
-        rows = features.behavior_matrix(split.train, vocab, users, weights=w).normalize_rows("l1")
-        quality[name] = metrics.ndcg_at_k(rows.toarray(), valid_target, 10)
-    weights = dict(features.BEHAVIOR_WEIGHTS if quality["funnel"] > quality["all ones"]
-                   else features.UNIT_WEIGHTS)
-
-    ends = windows.window_ends(split.train_end, n_windows=h["n_windows"])
-    train_ex = windows.next_window_examples(split.train, vocab, users, ends, weights=weights)
-    valid_ex = windows.next_window_examples(
-        split.history("test"), vocab, users, [split.train_end], weights=weights
-    )
-    test_ex = windows.next_window_examples(
-        events, vocab, users, [split.valid_end], weights=weights
-    )
-    fit_ex = train_ex.subset(train_ex.active)
-    fitted_on = fit_ex.inputs if scaler_on == "train" else np.vstack(
-        [fit_ex.inputs, valid_ex.inputs, test_ex.inputs]
-    )
-    scaler = StandardScaler().fit(fitted_on)
-    x_fit, x_valid, x_test = (
-        scaler.transform(ex.inputs).astype(np.float32) for ex in (fit_ex, valid_ex, test_ex)
-    )
-
-    with training.one_cpu_thread():
-        x_valid_t = torch.tensor(x_valid, device=target)
-
-        def loss_fn(net, batch):
-            inputs, goal = batch
-            return interest_mlp.soft_cross_entropy(net(inputs), goal)
-
-        def valid_fn(net):
-            return metrics.ndcg_at_k(net(x_valid_t).cpu().numpy(), valid_ex.targets, 10)
-
-        training.set_seed(seed)
-        model = interest_mlp.InterestMLP(setup.n_categories, hidden=h["hidden"], dropout=h["dropout"])
-        history = training.fit(
-            model, (torch.tensor(x_fit), torch.tensor(fit_ex.targets)), loss_fn=loss_fn,
-            valid_fn=valid_fn, epochs=h["epochs"], lr=h["lr"], weight_decay=h["weight_decay"],
-            patience=h["patience"], device=target, seed=seed, progress=progress,
-        )
-        with torch.no_grad():
-            logits = model(torch.tensor(x_test, device=target))
-            scores = torch.softmax(logits, dim=-1).cpu().numpy()
+    forecasts = weighting_forecasts(setup)
+    weights = dict(WEIGHTINGS[better_weighting(forecasts)])
+    inputs = mlp_inputs(setup, weights, h["n_windows"], scaler_on)
+    model, history = fit_interest_mlp(inputs, setup.n_categories, seed=seed, device=target,
+                                      progress=progress, **h)
+    logits = mlp_logits(model, inputs.x_test, target)
+    scores = _softmax(logits)
+    user_ids = inputs.test_ex.user_ids
     if store:  # so that a later interest_mlp_scores(...) with the same arguments reads it back
         params, code = _mlp_cache_key(setup, seed, target, scaler_on, h)
-        cached("interest_mlp", params, lambda: {"user_ids": test_ex.user_ids, "scores": scores},
+        cached("interest_mlp", params, lambda: {"user_ids": user_ids, "scores": scores},
                code=code, refresh=True)
-    return {"model": model, "history": history, "user_ids": test_ex.user_ids, "scores": scores,
-            "weights": weights}
+    return {"model": model, "history": history, "user_ids": user_ids, "scores": scores,
+            "weights": weights, "forecasts": forecasts, "inputs": inputs}
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    import torch
+
+    return torch.softmax(torch.as_tensor(logits), dim=-1).numpy()
+
+
+def next_day_scores(
+    setup: BookSetup, run: Mapping[str, Any], part: str = "test",
+    others: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """Scores of chapter 3's methods for the users of the validation or test examples.
+
+    Global popularity of the training days, the user's own history up to the window (smoothed
+    towards popularity), then ``others`` (e.g. logistic regression), then the MLP's logits.
+
+    Parameters
+    ----------
+    setup
+        The protocol.
+    run
+        What :func:`train_interest_mlp` returned.
+    part
+        ``"validation"`` or ``"test"``.
+    others
+        Further methods' ``(n, C)`` scores for the same users.
+
+    Returns
+    -------
+    dict
+        Method name → ``(n, C)`` scores, rows in the order of the part's examples.
+    """
+    inputs: MlpInputs = run["inputs"]
+    split = setup.split
+    ex, x, until = {"validation": (inputs.valid_ex, inputs.x_valid, split.train_end),
+                    "test": (inputs.test_ex, inputs.x_test, split.valid_end)}[part]
+    return {
+        "global popularity": baselines.popularity_distribution(split.train, setup.category_ids,
+                                                               ex.user_ids),
+        "own history": baselines.user_history_distribution(setup.events, setup.category_ids,
+                                                           ex.user_ids, end=until),
+        **(others or {}),
+        "MLP": mlp_logits(run["model"], x, run["history"].device),
+    }
+
+
+def score_table(
+    scores: Mapping[str, Mapping[str, np.ndarray]],
+    targets: Mapping[str, np.ndarray],
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]]:
+    """NDCG@10 and HR@10 with 95 % bootstrap intervals over users, per part and method.
+
+    Parameters
+    ----------
+    scores
+        Part → method → ``(n, C)`` scores (:func:`next_day_scores`).
+    targets
+        Part → ``(n, C)`` next-window distributions.
+    seed
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    tuple
+        ``(table, per_user)``: the table indexed by ``(part, method)``, and ``(part, method)`` →
+        ``(n,)`` per-user NDCG@10.
+    """
+    per_user, rows = {}, []
+    for part, by_method in scores.items():
+        for method, matrix in by_method.items():
+            ndcg = metrics.ndcg_at_k(matrix, targets[part], 10, per_user=True)
+            hit = metrics.hit_rate_at_k(matrix, targets[part], 10, per_user=True)
+            per_user[part, method] = ndcg
+            n_ci, h_ci = metrics.bootstrap_ci(ndcg, seed=seed), metrics.bootstrap_ci(hit, seed=seed)
+            rows.append({"part": part, "method": method, "NDCG@10": n_ci.estimate,
+                         "NDCG low": n_ci.low, "NDCG high": n_ci.high, "HR@10": h_ci.estimate,
+                         "HR low": h_ci.low, "HR high": h_ci.high})
+    return pd.DataFrame(rows).set_index(["part", "method"]), per_user
 
 
 def _mlp_cache_key(setup: BookSetup, seed: int, target: Any, scaler_on: str,
                    h: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     params = {"data": setup.key, "seed": seed, "device": target.type, "scaler_on": scaler_on, **h}
     code = code_version(_PROTOCOL_MODULES + ("interest_mlp", "training", "windows"),
-                        (train_interest_mlp, _mlp_cache_key))
+                        (train_interest_mlp, weighting_forecasts, better_weighting, mlp_inputs,
+                         mlp_loss, fit_interest_mlp, mlp_logits, _mlp_cache_key))
     return params, code
 
 

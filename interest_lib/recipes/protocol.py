@@ -209,11 +209,10 @@ def oracle_scores(setup: BookSetup, part: str = "test", changed: bool = False) -
     params = {"data": setup.key, "part": part}
 
     def compute() -> dict[str, np.ndarray]:
-        # the oracle's probabilities are float32 numbers: storing float32 loses nothing
-        return {"scores": baselines.oracle_scores(setup.sim, setup.task(part)).astype(np.float32)}
+        return {"scores": baselines.oracle_scores(setup.sim, setup.task(part))}
 
     code = code_version(_PROTOCOL_MODULES + ("baselines", "oracle"), (oracle_scores,))
-    scores = cached("oracle_scores", params, compute, code=code)["scores"].astype(np.float64)
+    scores = cached("oracle_scores", params, compute, code=code)["scores"]
     return per_changed(scores, setup, part) if changed else scores
 
 

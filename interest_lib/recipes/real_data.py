@@ -8,10 +8,18 @@ whole evaluation of the baselines on one file (also from the command line)::
     python -m interest_lib.recipes.real_data 2019-Oct.csv --format rees46 --users 20000
     python -m interest_lib.recipes.real_data events.csv --format retailrocket
 
+The rules (cut-offs, row account) live in :mod:`interest_lib.recipes.real_data_rules` and are
+reachable from here too.
+
 * :func:`load_events` reads a file of one of the three public formats.
 * :func:`day_cutoffs` states the split rule for a log of any dates: the last day is the test day,
   the day before it the validation day, everything earlier is training. On a Taobao log, in
-  China Standard Time, it gives the book's Taobao cut-offs.
+  China Standard Time, it gives the book's Taobao cut-offs. :func:`choose_cutoffs` picks the
+  cut-offs of a cleaned log (fixed Taobao days, the day rule, or for a log of a few hours
+  :func:`short_log_cutoffs`) and says which rule it used.
+* :func:`row_account` follows every row from the file to the cleaned log: rows read = rows
+  loaded + rows the loader dropped (by reason) = rows after cleaning + rows cleaning dropped
+  (by reason).
 * :func:`release_memory` hands the memory of a deleted table back to the system.
 * :func:`sample_users` keeps every event of a random sample of users, so a very large log can be
   evaluated in bounded memory (per-user histories stay complete).
@@ -26,7 +34,9 @@ import argparse
 import gc
 import glob
 import os
+import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -35,24 +45,55 @@ import numpy as np
 import pandas as pd
 
 from interest_lib.data.cleaning import CleaningReport, clean
-from interest_lib.data.loaders import load_rees46, load_retailrocket, load_taobao
-from interest_lib.data.schema import DAY_S, TAOBAO_END, TAOBAO_START, UTC8_OFFSET_S
-from interest_lib.data.split import TEST_END, TRAIN_END, VALID_END, TimeSplit, split_by_time
+from interest_lib.data.loaders import (
+    DataFormatError,
+    load_rees46,
+    load_retailrocket,
+    load_taobao,
+)
+from interest_lib.data.split import TimeSplit, split_by_time
+from interest_lib.recipes.real_data_rules import (
+    FORMATS,
+    UTC_OFFSETS,
+    Cutoffs,
+    NothingToEvaluateError,
+    RowAccount,
+    _check_format,
+    choose_cutoffs,
+    cutoff_table,
+    day_cutoffs,
+    protocol,
+    row_account,
+    short_log_cutoffs,
+)
 
 if TYPE_CHECKING:
     from interest_lib.data.tasks import NextCategoryTask
 
+__all__ = [
+    "FORMATS",
+    "UTC_OFFSETS",
+    "Cutoffs",
+    "NothingToEvaluateError",
+    "PipelineResult",
+    "RowAccount",
+    "choose_cutoffs",
+    "cutoff_table",
+    "day_cutoffs",
+    "evaluate",
+    "evaluate_baselines",
+    "load_events",
+    "main",
+    "protocol",
+    "release_memory",
+    "retailrocket_property_files",
+    "row_account",
+    "run_pipeline",
+    "sample_users",
+    "short_log_cutoffs",
+]
+
 PathLike = str | os.PathLike
-
-FORMATS: tuple[str, ...] = ("taobao", "retailrocket", "rees46")
-"""The file formats :func:`load_events` reads."""
-
-UTC_OFFSETS: dict[str, int] = {"taobao": UTC8_OFFSET_S, "retailrocket": 0, "rees46": 0}
-"""Time zone of each data set's days, as an offset from UTC in seconds.
-
-Taobao's days are China Standard Time (UTC+8). RetailRocket and REES46 publish no time zone; the
-book counts their days in UTC.
-"""
 
 Scorer = Callable[["NextCategoryTask"], Mapping[str, np.ndarray]]
 
@@ -60,11 +101,6 @@ Scorer = Callable[["NextCategoryTask"], Mapping[str, np.ndarray]]
 # --------------------------------------------------------------------------------------------
 # loading and the protocol
 # --------------------------------------------------------------------------------------------
-
-
-def _check_format(data_format: str) -> None:
-    if data_format not in FORMATS:
-        raise ValueError(f"data_format must be one of {FORMATS}, got {data_format!r}")
 
 
 def retailrocket_property_files(events_path: PathLike) -> list[str]:
@@ -131,83 +167,6 @@ def load_events(
         events = load_retailrocket(path, list(properties))
     release_memory()
     return events
-
-
-def day_cutoffs(
-    timestamps: pd.DataFrame | np.ndarray | Sequence[int],
-    *,
-    utc_offset_s: int = 0,
-    valid_days: int = 1,
-    test_days: int = 1,
-) -> tuple[int, int, int]:
-    """Cut-offs of the global time split for a log of any dates.
-
-    The rule: the calendar day (in the given time zone) of the latest event and the
-    ``test_days - 1`` days before it are the test period; the ``valid_days`` days before that are
-    validation; everything earlier is training. Apply it to a *cleaned* log, since one stray
-    timestamp (a clock set to 2037) would move every cut-off.
-
-    Parameters
-    ----------
-    timestamps
-        An event table (its ``timestamp`` column is used) or Unix seconds.
-    utc_offset_s
-        Offset of the data's time zone from UTC in seconds (:data:`UTC_OFFSETS`); days start at
-        local midnight.
-    valid_days, test_days
-        Length of the validation and test periods in days.
-
-    Returns
-    -------
-    (train_end, valid_end, test_end)
-        Unix seconds, ready for :func:`interest_lib.data.split.split_by_time`.
-
-    Raises
-    ------
-    ValueError
-        If the log is empty or leaves no training day.
-    """
-    if isinstance(timestamps, pd.DataFrame):
-        timestamps = timestamps["timestamp"].to_numpy()
-    times = np.asarray(timestamps, dtype=np.int64)
-    if valid_days < 1 or test_days < 1:
-        raise ValueError(f"need at least one validation and one test day, got {valid_days}, {test_days}")
-    if times.size == 0:
-        raise ValueError("no events: cannot place the cut-offs")
-    last_day_start = (int(times.max()) + utc_offset_s) // DAY_S * DAY_S - utc_offset_s
-    test_end = last_day_start + DAY_S
-    valid_end = test_end - test_days * DAY_S
-    train_end = valid_end - valid_days * DAY_S
-    if int(times.min()) >= train_end:
-        raise ValueError(
-            f"the log spans less than {valid_days + test_days + 1} days: no training events "
-            f"would be left before {pd.Timestamp(train_end + utc_offset_s, unit='s')}"
-        )
-    return train_end, valid_end, test_end
-
-
-def protocol(data_format: str, events: pd.DataFrame | None = None) -> dict:
-    """The cleaning window and the split cut-offs the book uses for a data set.
-
-    Taobao has a documented window, 2017-11-25 .. 2017-12-03 (UTC+8), and the book's fixed
-    cut-offs (train to 12-01, validate on 12-02, test on 12-03). RetailRocket and REES46 have
-    other dates: no window is imposed and the cut-offs follow :func:`day_cutoffs` in UTC, so
-    ``events`` (the cleaned log) is required for them.
-
-    Returns
-    -------
-    dict
-        ``window`` (for :func:`interest_lib.data.cleaning.clean`), ``cutoffs``
-        (``(train_end, valid_end, test_end)``, ``None`` if ``events`` is needed and missing) and
-        ``utc_offset_s``.
-    """
-    _check_format(data_format)
-    if data_format == "taobao":
-        return {"window": (TAOBAO_START, TAOBAO_END), "cutoffs": (TRAIN_END, VALID_END, TEST_END),
-                "utc_offset_s": UTC8_OFFSET_S}  # fmt: skip
-    offset = UTC_OFFSETS[data_format]
-    cutoffs = None if events is None else day_cutoffs(events, utc_offset_s=offset)
-    return {"window": None, "cutoffs": cutoffs, "utc_offset_s": offset}
 
 
 def release_memory() -> None:
@@ -293,7 +252,8 @@ def evaluate(
     n_boot, alpha, seed
         Bootstrap over users (``n_boot=0``: no interval). Users are resampled with all their
         points and the statistic is the mean over the resampled points, so the interval belongs
-        to the point average reported.
+        to the point average reported (:func:`interest_lib.evaluation.leaderboard.leaderboard`
+        with ``average="points"``).
 
     Returns
     -------
@@ -302,7 +262,8 @@ def evaluate(
         ``NDCG@k``, ``NDCG@k low``, ``NDCG@k high``, ``HR@k``, ``MRR``. Empty when the task has
         no points.
     """
-    from interest_lib.evaluation.metrics import bootstrap_ci, ranking_report
+    from interest_lib.evaluation.leaderboard import leaderboard
+    from interest_lib.evaluation.metrics import ranking_report
 
     ndcg, hr = f"NDCG@{k}", f"HR@{k}"
     columns = ["points", "users", ndcg, f"{ndcg} low", f"{ndcg} high", hr, "MRR"]
@@ -316,24 +277,13 @@ def evaluate(
             values = ranking_report(scores, sub.target, ks=(k,), per_user=True)
             parts.setdefault(name, []).append(values[[ndcg, hr, "MRR"]])
             del values
-    _, owner = np.unique(task.user_id, return_inverse=True)
-    counts = np.bincount(owner).astype(np.float64)
-    rows = {}
-    for name, pieces in parts.items():
-        values = pd.concat(pieces, ignore_index=True)
-        line = {"points": len(task), "users": task.n_users}
-        line.update({c: float(values[c].mean()) for c in (ndcg, hr, "MRR")})
-        low = high = float("nan")
-        if n_boot:
-            sums = np.bincount(owner, weights=values[ndcg].to_numpy(), minlength=counts.size)
-            interval = bootstrap_ci((sums, counts), n_boot=n_boot, alpha=alpha, seed=seed,
-                                    statistic=lambda s, c: s.sum() / c.sum())  # fmt: skip
-            low, high = interval.low, interval.high
-        line[f"{ndcg} low"], line[f"{ndcg} high"] = low, high
-        rows[name] = line
-    table = pd.DataFrame.from_dict(rows, orient="index")[columns]
-    table.index.name = "method"
-    return table
+    reports = {name: pd.concat(pieces, ignore_index=True) for name, pieces in parts.items()}
+    table = leaderboard(reports, task.user_id, average="points", metric=ndcg,
+                        columns=(ndcg, hr, "MRR"), ceiling=(), sort=False, n_boot=n_boot,
+                        alpha=alpha, seed=seed)  # fmt: skip
+    table.insert(0, "users", task.n_users)
+    table.insert(0, "points", len(task))
+    return table[columns]
 
 
 def evaluate_baselines(
@@ -390,6 +340,10 @@ class PipelineResult:
         Wall-clock seconds per step.
     users_in_log
         Users in the cleaned log before sampling.
+    account
+        The row account from the file to the cleaned log (:func:`row_account`).
+    cutoffs
+        The cut-offs of the split and the rule that placed them (:func:`choose_cutoffs`).
     """
 
     report: CleaningReport
@@ -399,9 +353,15 @@ class PipelineResult:
     table: pd.DataFrame
     seconds: dict[str, float] = field(default_factory=dict)
     users_in_log: int = 0
+    account: RowAccount | None = None
+    cutoffs: Cutoffs | None = None
 
     def __str__(self) -> str:
-        lines = [str(self.report), "", "Time split:", self.split.sizes().to_string(), ""]
+        lines = [str(self.account), ""] if self.account is not None else []
+        lines += [str(self.report), ""]
+        if self.cutoffs is not None:
+            lines.append(str(self.cutoffs))
+        lines += ["Time split:", self.split.sizes().to_string(), ""]
         lines.append(f"{len(self.category_ids):,} categories in the training days; {self.task!r}")
         lines += ["", self.table.to_string(float_format=lambda x: f"{x:.4f}"), ""]
         lines.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items()))
@@ -422,10 +382,10 @@ def run_pipeline(
     """Load, clean, split and evaluate every baseline on the test day of one file.
 
     Steps: :func:`load_events`; :func:`interest_lib.data.cleaning.clean` with the data set's window
-    (:func:`protocol`); :func:`sample_users` if ``max_users`` is given; the time split of
-    :func:`protocol`; the vocabulary of the training days; the test-day
-    :func:`~interest_lib.data.tasks.next_category_task` on the whole (sampled) log; every baseline
-    through :func:`evaluate`.
+    (:func:`protocol`); :func:`row_account`; :func:`sample_users` if ``max_users`` is given; the
+    time split at the cut-offs of :func:`choose_cutoffs`; the vocabulary of the training days;
+    the test-period :func:`~interest_lib.data.tasks.next_category_task` on the whole (sampled)
+    log; every baseline through :func:`evaluate`.
 
     Parameters
     ----------
@@ -441,6 +401,13 @@ def run_pipeline(
         Score the next *changed* category instead of the next category.
     max_cells, n_boot
         See :func:`evaluate`.
+
+    Raises
+    ------
+    DataFormatError, FileNotFoundError
+        The file cannot be read (see :mod:`interest_lib.data.loaders`).
+    NothingToEvaluateError
+        Cleaning leaves no events, or the test period no prediction points.
     """
     from interest_lib.data.tasks import next_category_task
 
@@ -452,32 +419,61 @@ def run_pipeline(
     started = time.perf_counter()
     rules = protocol(data_format)
     events, report = clean(raw, window=rules["window"])
+    account = row_account(raw, report)
     del raw
     release_memory()
     seconds["clean"] = time.perf_counter() - started
+    if len(events) == 0:
+        dropped = ", ".join(f"{r} {n:,}" for r, n in report.dropped.items() if n)
+        raise NothingToEvaluateError(f"{os.fspath(path)}: cleaning dropped all "
+                                     f"{report.rows_in:,} rows ({dropped}); nothing to evaluate")  # fmt: skip
 
     started = time.perf_counter()
     users_in_log = int(events["user_id"].nunique())
     events = sample_users(events, max_users, seed)
-    cutoffs = protocol(data_format, events)["cutoffs"]
-    split = split_by_time(events, *cutoffs)
+    cutoffs = choose_cutoffs(data_format, events)
+    split = split_by_time(events, *cutoffs, utc_offset_s=cutoffs.utc_offset_s)
     category_ids = np.unique(split.train["category_id"].to_numpy())
     task = next_category_task(events, category_ids, split.valid_end, split.test_end, changed)
     seconds["split and task"] = time.perf_counter() - started
+    if len(task) == 0:
+        raise NothingToEvaluateError(f"{os.fspath(path)}: the test period has no prediction "
+                                     f"points ({len(split.test):,} test events, "
+                                     f"{task.n_unknown_target:,} in categories unknown to the "
+                                     f"training period); {cutoffs}")  # fmt: skip
 
     started = time.perf_counter()
     table = evaluate_baselines(task, split.train, k=k, max_cells=max_cells, n_boot=n_boot,
                                seed=seed)  # fmt: skip
     seconds["baselines"] = time.perf_counter() - started
-    return PipelineResult(report, split, category_ids, task, table, seconds, users_in_log)
+    return PipelineResult(report, split, category_ids, task, table, seconds, users_in_log,
+                          account, cutoffs)  # fmt: skip
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: ``python -m interest_lib.recipes.real_data FILE [--format F] [--users N]``."""
+EXIT_UNREADABLE = 2
+"""Exit status of the command line when the file cannot be read."""
+
+EXIT_NOTHING_TO_EVALUATE = 3
+"""Exit status of the command line when the file was read but leaves nothing to evaluate."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``python -m interest_lib.recipes.real_data FILE [--format F] [--users N]``.
+
+    Prints the row account, the cleaning report, the cut-offs and the leaderboard. A file that
+    cannot be read gives one line naming the file and the problem on stderr and the status
+    :data:`EXIT_UNREADABLE` (2); a file that leaves nothing to evaluate gives one line and
+    :data:`EXIT_NOTHING_TO_EVALUATE` (3). Warnings are printed one line each.
+
+    Returns
+    -------
+    int
+        The exit status: 0 when a leaderboard was printed.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m interest_lib.recipes.real_data",
         description="Load, clean and split a public behavior log and evaluate the baselines "
-        "on its test day (next-category target, full ranking).",
+        "on its test period (next-category target, full ranking).",
     )
     parser.add_argument("path", help="UserBehavior.csv, events.csv (RetailRocket) or a REES46 file")
     parser.add_argument("--format", dest="data_format", choices=FORMATS, default="taobao")
@@ -485,10 +481,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--changed", action="store_true", help="next changed category target")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    result = run_pipeline(args.path, args.data_format, max_users=args.users, seed=args.seed,
-                          changed=args.changed)  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = run_pipeline(args.path, args.data_format, max_users=args.users,
+                                  seed=args.seed, changed=args.changed)  # fmt: skip
+        except (DataFormatError, OSError) as error:
+            status, message = EXIT_UNREADABLE, str(error)
+        except NothingToEvaluateError as error:
+            status, message = EXIT_NOTHING_TO_EVALUATE, str(error)
+        else:
+            status, message = 0, ""
+    for warning in caught:
+        print(f"warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+    if status:
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
+        return status
     print(result)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Leave without the interpreter's teardown: a pyarrow reader stopped by a bad file may still
+    # have a task on pyarrow's thread pool, and destroying that pool at exit while the task runs
+    # aborts the process ("terminate called without an active exception", status 134).
+    os._exit(status)

@@ -1,16 +1,39 @@
-r"""Chapter 6's recipe: the LSTM / GRU trajectory models, trained once and shared with chapter 7.
+r"""Chapter 6's recipe: the LSTM / GRU trajectory models, trained once and shared with chapter 7,
+and the analyses of the chapter.
 
-:func:`sequence_model`, :func:`sequence_model_result`, :func:`sequence_model_scores`.
+Models: :func:`sequence_model`, :func:`sequence_model_result`, :func:`sequence_model_scores`.
+Every method on one task: :func:`method_reports`, :func:`boards`. Trajectories:
+:func:`point_positions`, :func:`segment_mass`, :func:`trajectory_example`,
+:func:`migration_curves`, :func:`shift_baselines`, :func:`per_day_ndcg`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
+from interest_lib.data.schema import DAY_S
+from interest_lib.evaluation import metrics
+from interest_lib.evaluation.leaderboard import leaderboard
+from interest_lib.models import baselines
 from interest_lib.recipes.cache import cached, code_version
-from interest_lib.recipes.protocol import _PROTOCOL_MODULES, BookSetup
+from interest_lib.recipes.protocol import (
+    _PROTOCOL_MODULES,
+    BookSetup,
+    baseline_reports,
+    per_changed,
+    point_report,
+)
+
+if TYPE_CHECKING:
+    from interest_lib.data.simulation import SimulationTruth
+    from interest_lib.data.tasks import NextCategoryTask
+
+TARGETS: tuple[str, ...] = ("next category", "next changed category")
+"""The two targets of chapters 6 and 7, the keys of :func:`boards`."""
 
 # --------------------------------------------------------------------------------------------
 # the learned models of chapters 3 and 6
@@ -161,3 +184,273 @@ def sequence_model(
         device=target.type,
     )
     return model, history, stored["scores"]
+
+
+# --------------------------------------------------------------------------------------------
+# every method on one task
+# --------------------------------------------------------------------------------------------
+
+
+def method_reports(
+    setup: BookSetup, model_scores: Mapping[str, np.ndarray], changed: bool = False
+) -> dict[str, pd.DataFrame]:
+    """Per-point metrics of every baseline, the given models and the oracle on the test day.
+
+    The baselines and the oracle come from
+    :func:`~interest_lib.recipes.protocol.baseline_reports` (cached); each model's scores of
+    the plain test task are scored with :func:`~interest_lib.recipes.protocol.point_report`,
+    for ``changed=True`` after :func:`~interest_lib.recipes.protocol.per_changed` (every
+    method is told that the category changes).
+
+    Parameters
+    ----------
+    setup
+        The protocol.
+    model_scores
+        Method name → ``(len(setup.task("test")), C)`` scores of the plain test task.
+    changed
+        The "next changed category" target.
+
+    Returns
+    -------
+    dict
+        Method → per-point frame: the baselines (in the order of
+        :data:`~interest_lib.models.baselines.BASELINE_NAMES`), the models, then ``"oracle"``.
+    """
+    task = setup.task("test", changed)
+    reports = dict(baseline_reports(setup, changed))
+    oracle = reports.pop("oracle")
+    for name, scores in model_scores.items():
+        reports[name] = point_report(per_changed(scores, setup) if changed else scores, task)
+    reports["oracle"] = oracle
+    return reports
+
+
+def boards(
+    setup: BookSetup,
+    model_scores: Mapping[str, np.ndarray],
+    *,
+    average: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, pd.DataFrame]:
+    """Chapter 6's leaderboards: every baseline, the models and the oracle on both targets.
+
+    :func:`~interest_lib.evaluation.leaderboard.leaderboard` of :func:`method_reports`, in the
+    order baselines, models, oracle, with the paired difference to the oracle (``ΔNDCG@10``)
+    and the share of the gap between the best baseline and the oracle (``gap closed``).
+
+    Parameters
+    ----------
+    setup
+        The protocol.
+    model_scores
+        Method name → ``(len(setup.task("test")), C)`` scores of the plain test task.
+    average
+        ``"points"`` or ``"users"``.
+    n_boot, seed
+        Bootstrap replicates (0: no intervals) and seed.
+
+    Returns
+    -------
+    dict
+        :data:`TARGETS` → leaderboard.
+    """
+    return {
+        target: leaderboard(
+            method_reports(setup, model_scores, changed), setup.task("test", changed).user_id,
+            average=average, reference="oracle", baselines=baselines.BASELINE_NAMES, sort=False,
+            n_boot=n_boot, seed=seed,
+        )
+        for target, changed in zip(TARGETS, (False, True))
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# trajectories: segments, migrations, days
+# --------------------------------------------------------------------------------------------
+
+
+def point_positions(task: NextCategoryTask, within: NextCategoryTask) -> np.ndarray:
+    """Where the points of ``task`` sit among the points of ``within`` (same event table).
+
+    ``scores_within[point_positions(task, within)]`` are the scores of ``task``'s points.
+
+    Raises
+    ------
+    ValueError
+        If a point of ``task`` is not a point of ``within``.
+    """
+    index = pd.Index(within.rows).get_indexer(task.rows)
+    if (index < 0).any():
+        raise ValueError("a point of task is not a point of within")
+    return index
+
+
+def segment_mass(scores: np.ndarray, truth: SimulationTruth, category_ids: np.ndarray
+                 ) -> np.ndarray:
+    r"""Predicted mass per true segment, :math:`\hat q_s \propto \sum_c \hat p_c P(s \mid c)`.
+
+    :math:`P(s \mid c) \propto E[s, c]` (the emission matrix normalised over segments), so a
+    category distribution ``scores`` over the vocabulary ``category_ids`` becomes a
+    distribution over the segments.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(scores), S)``.
+    """
+    columns = baselines.oracle_column_map(truth.category_ids, category_ids)
+    segment_of_category = truth.emission[:, columns]
+    segment_of_category = segment_of_category / segment_of_category.sum(axis=0, keepdims=True)
+    return scores @ segment_of_category.T
+
+
+def trajectory_example(
+    days_task: NextCategoryTask,
+    truth: SimulationTruth,
+    masses: Mapping[str, np.ndarray],
+    after_day: int,
+    points: tuple[int, int] = (25, 60),
+) -> dict[str, Any]:
+    """The user whose true segment moves most often after ``after_day``, and how methods follow.
+
+    Among users with between ``points[0]`` and ``points[1]`` prediction points after day
+    ``after_day`` (days from ``truth.start``, from 0), the one with the most changes of the true
+    segment between consecutive points (the first such user on a tie).
+
+    Parameters
+    ----------
+    days_task
+        The prediction points of several days.
+    truth
+        The simulation's truth (segments of the events).
+    masses
+        Method → ``(len(days_task), S)`` segment mass (:func:`segment_mass`).
+    after_day
+        Only points of later days count.
+    points
+        Smallest and largest number of points of the example user.
+
+    Returns
+    -------
+    dict
+        ``user``, ``moves`` (changes of segment), ``pick`` (the user's point positions in
+        ``days_task``), ``true_segment`` (``(len(pick),)``) and ``follows``: method → share of
+        the user's points whose most likely segment is the true one.
+    """
+    day_of_point = (days_task.time - truth.start) // DAY_S
+    true_segment = truth.event_segment[days_task.rows].astype(int)
+    recent = day_of_point > after_day
+    per_user = pd.DataFrame({"user": days_task.user_id[recent], "segment": true_segment[recent]})
+    moves = per_user.groupby("user")["segment"].agg(
+        lambda s: int((np.diff(s.to_numpy()) != 0).sum()))
+    sizes = per_user.groupby("user").size()
+    user = int(moves[(sizes >= points[0]) & (sizes <= points[1])].idxmax())
+    pick = np.flatnonzero(recent & (days_task.user_id == user))
+    follows = {name: float((mass[pick].argmax(axis=1) == true_segment[pick]).mean())
+               for name, mass in masses.items()}
+    return {"user": user, "moves": int(moves.loc[user]), "pick": pick,
+            "true_segment": true_segment[pick], "follows": follows}
+
+
+def migration_curves(
+    task: NextCategoryTask,
+    truth: SimulationTruth,
+    masses: Mapping[str, np.ndarray],
+    n_events: int = 6,
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """Mean predicted mass on the true segment, event by event of a session, after a migration.
+
+    A session *migrates* when its segment differs from the one of the user's previous session.
+    For the points of ``task`` in sessions with a previous session, the curves give each
+    method's mean mass on the true segment of the point at the ``k``-th event of its session.
+
+    Parameters
+    ----------
+    task
+        The prediction points (built on the simulation's events).
+    truth
+        The simulation's truth (sessions and segments of the events).
+    masses
+        Method → ``(len(task), S)`` segment mass (:func:`segment_mass`).
+    n_events
+        Events of a session shown, ``k = 0 .. n_events - 1``.
+
+    Returns
+    -------
+    (curves, n_migrations)
+        ``curves["after a migration"]`` and ``curves["in the same segment"]``: method ×
+        event of the session; ``n_migrations``: sessions of ``task`` that start with a
+        migration (their first event is a point).
+    """
+    session = truth.event_session
+    session_start = np.r_[True, session[1:] != session[:-1]]
+    first_row = np.maximum.accumulate(np.where(session_start, np.arange(session.size), 0))
+    rows = task.rows
+    k_in_session = rows - first_row[rows]
+    previous_segment = truth.event_segment[np.maximum(first_row[rows] - 1, 0)].astype(int)
+    user = task.events["user_id"].to_numpy()
+    user_first = np.r_[True, user[1:] != user[:-1]]
+    has_previous_session = ~user_first[first_row[rows]]
+    segment_now = truth.event_segment[rows].astype(int)
+    migrates = has_previous_session & (previous_segment != segment_now)
+    curves = {}
+    for label, moved in (("after a migration", migrates),
+                         ("in the same segment", has_previous_session & ~migrates)):
+        rows_of = {}
+        for name, mass in masses.items():
+            on_true = mass[np.arange(len(rows)), segment_now]
+            rows_of[name] = [on_true[moved & (k_in_session == k)].mean() for k in range(n_events)]
+        curves[label] = pd.DataFrame(rows_of, index=pd.RangeIndex(n_events,
+                                                                  name="event of the session")).T
+    return curves, int((migrates & (k_in_session == 0)).sum())
+
+
+def per_day_ndcg(days_task: NextCategoryTask, scores: Mapping[str, np.ndarray], start: int
+                 ) -> pd.DataFrame:
+    """NDCG@10 of each method per day: the mean over the day's prediction points.
+
+    Parameters
+    ----------
+    days_task
+        The prediction points.
+    scores
+        Method → ``(len(days_task), C)`` scores.
+    start
+        Unix s of day 0 (e.g. ``truth.start``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Day (from 0) × method.
+    """
+    day_of_point = (days_task.time - start) // DAY_S
+    return pd.DataFrame({
+        name: pd.Series(metrics.ndcg_at_k(s, days_task.target, 10, per_user=True))
+        .groupby(day_of_point).mean() for name, s in scores.items()
+    })
+
+
+def shift_baselines(setup: BookSetup, days_task: NextCategoryTask) -> dict[str, np.ndarray]:
+    """Baselines around the promotion shift, for the points of several days.
+
+    ``repeat last`` (popularity fallback from the events before ``days_task.start``), a first-order
+    Markov chain fitted on the training days *before* the shift, and one fitted on all
+    training days.
+
+    Returns
+    -------
+    dict
+        Method → ``(len(days_task), C)`` scores.
+    """
+    split, truth, vocabulary = setup.split, setup.sim.truth, setup.category_ids
+    before_shift = split.train[split.train["timestamp"] < truth.shift_time]
+    day_zero = setup.events[setup.events["timestamp"] < days_task.start]
+    return {
+        "repeat last": baselines.repeat_last_scores(days_task, day_zero),
+        "Markov fitted before the shift": baselines.MarkovChain.fit(before_shift, vocabulary)
+        .predict(days_task.prev_category),
+        "Markov fitted on the training days": baselines.MarkovChain.fit(split.train, vocabulary)
+        .predict(days_task.prev_category),
+    }
