@@ -89,6 +89,7 @@ MODULES: dict[str, str] = {
     "errata": "recipes.errata",
     "cold_start": "recipes.cold_start",
     "cold_start_mlp": "recipes.cold_start_mlp",
+    "cold_start_choice": "recipes.cold_start_choice",
     "trajectories": "recipes.trajectories",
     "mistakes": "recipes.mistakes",
     "comparison": "recipes.comparison",

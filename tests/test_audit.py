@@ -74,6 +74,49 @@ def test_forward_fill_and_item_fill_checks_are_shares():
     assert 0.0 <= ffill["ffill_right"] <= 1.0
     fills = audit.fill_check(noisy.events, cleaned, report, sim.events, noisy.source_row)
     assert fills["n_fills"] == report.repaired["category_filled"]
+    assert fills["no_earlier_row"] == (fills["dropped_later_known"] + fills["dropped_never_known"]
+                                       + fills["dropped_ambiguous"])
+
+
+def test_fill_check_sorts_the_dropped_rows_by_what_is_known_of_their_item():
+    # item 1: known only later (then filled); item 2: never known; item 3: known before, with two
+    # categories
+    dirty = pd.DataFrame({
+        "user_id": [1, 1, 1, 2, 2, 2, 3],
+        "item_id": [1, 1, 1, 2, 3, 3, 3],
+        "category_id": pd.array([pd.NA, 7, pd.NA, pd.NA, 5, 6, pd.NA], dtype="Int64"),
+        "behavior_type": ["pv"] * 7,
+        "timestamp": TAOBAO_START + np.array([10, 20, 25, 30, 40, 50, 60]),
+    })
+    cleaned, report = il.clean(dirty)
+    assert report.dropped["missing_category"] == 3
+    clean_log = dirty.assign(category_id=[7, 7, 7, 9, 5, 6, 6])
+    fills = audit.fill_check(dirty, cleaned, report, clean_log, np.arange(len(dirty)))
+    assert fills["n_fills"] == 1 and fills["fill_accuracy"] == 1.0
+    assert (fills["dropped_later_known"], fills["dropped_never_known"],
+            fills["dropped_ambiguous"]) == (1, 1, 1)
+
+
+def test_categories_from_later_snapshots_are_dropped(tmp_path):
+    t0, day = 1_431_000_000_000, 86_400_000
+    (tmp_path / "events.csv").write_text(
+        "timestamp,visitorid,event,itemid,transactionid\n"
+        f"{t0},1,view,10,\n"  # before item 10's first snapshot
+        f"{t0 + 2 * day},1,view,10,\n"
+        f"{t0 + 3 * day},2,view,20,\n"
+    )
+    (tmp_path / "props.csv").write_text(
+        "timestamp,itemid,property,value\n"
+        f"{t0 + day},10,categoryid,5\n"
+        f"{t0 + 3 * day},20,categoryid,6\n"  # the very time of the event: not later
+        f"{t0},20,available,1\n"
+    )
+    loaded = il.load_retailrocket(tmp_path / "events.csv", tmp_path / "props.csv")
+    properties = pd.read_csv(tmp_path / "props.csv")
+    kept, dropped = audit.drop_categories_from_later_snapshots(loaded, properties)
+    assert dropped == loaded.attrs["category_from_first_snapshot"] == 1
+    assert len(kept) == 2 and kept.attrs == loaded.attrs
+    assert kept["timestamp"].min() == (t0 + 2 * day) // 1000
 
 
 def test_taobao_file_with_stray_row_loads(tmp_path):

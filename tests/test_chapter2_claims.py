@@ -77,6 +77,22 @@ def test_item_fill_is_always_right_and_ffill_is_not(chapter):
     assert fills["n_fills"] > 0
     assert fills["fill_accuracy"] == 1.0
     assert fills["fills_from_later"] == 0  # the fill looks only backwards in time
+    # the rows dropped for want of an earlier known category: most have a later known row of the
+    # same item, the others none in the kept log; in the simulator no item has two categories
+    assert fills["no_earlier_row"] == report.dropped["missing_category"] > 0
+    assert fills["dropped_later_known"] > fills["no_earlier_row"] / 2
+    assert fills["dropped_never_known"] > 0
+    assert fills["dropped_ambiguous"] == 0
+    assert (fills["dropped_later_known"] + fills["dropped_never_known"]
+            == fills["no_earlier_row"])
+    _, facts = audit.cleaner_scores(noisy.noise, report, noisy.label_recoverable)
+    assert facts["missing_category_dropped"] == fills["no_earlier_row"]
+    # the exercise's count (any known kept row of the item) finds the same rows
+    known = report.kept & ~report.category_filled
+    dropped = np.flatnonzero(np.asarray(report.reasons, dtype=object) == "missing_category")
+    later = np.isin(noisy.events["item_id"].to_numpy()[dropped],
+                    noisy.events.loc[known, "item_id"].unique())
+    assert later.sum() == fills["dropped_later_known"]
     ffill = audit.forward_fill_check(noisy.events, noisy.noise, sim.events, noisy.source_row)
     assert ffill["ffill_right"] < 0.5
     assert ffill["ffill_crosses_n"] > 0

@@ -23,23 +23,44 @@ N_USERS = 5000
 
 
 def test_worked_example_is_wrong_and_the_correction_agrees_with_torch():
-    W = np.array([[0.1, 0.4, 0.1], [0.5, 0.3, 0.5], [0.4, 0.2, 0.5]])
+    # the article's W and b (000), its printed v, and the chapter's stand-in X (three users, four
+    # behaviour columns)
+    W = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [0.7, 0.8, 0.9]])
     b = np.array([0.1, 0.2, 0.3])
-    x_article = np.array([1.0, 0.0, 1.0, 1.0])
+    X = np.array([[0.0, 1.0, 0.0, 1.0], [1.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 0.0]])
+    printed = np.array([0.6, 0.9, 0.7])
+
+    def relu(z):
+        return np.maximum(0.0, z)
+
+    # fault 1: a 3 x 3 matrix cannot multiply a four-column row
     with pytest.raises(ValueError, match="mismatch"):
-        W @ x_article + b  # the article's shapes: (3, 3) @ (4,)
-    z = W @ x_article[:3] + b
-    np.testing.assert_allclose(np.maximum(0.0, z), [0.3, 1.2, 1.2], atol=1e-12)
-    sigmoid = 1.0 / (1.0 + np.exp(-z))
-    for printed_vector in ([0.6, 0.9, 0.7],):
-        assert not np.allclose(np.maximum(0.0, z), printed_vector, atol=0.05)
-        assert not np.allclose(sigmoid, printed_vector, atol=0.05)
-    layer = nn.Linear(3, 3)
+        W @ X[0] + b
+    # fault 2: v has one entry per row of W, three
+    assert (W @ X[0, :3] + b).shape == (3,)
+    # fault 3 and 4: the lines, each from another user, give 0.3, 1.2, 1.2 under ReLU, not the
+    # printed numbers
+    lines = np.array([W[i] @ X[i, :3] + b[i] for i in range(3)])
+    np.testing.assert_allclose(relu(lines), [0.3, 1.2, 1.2], atol=1e-12)
+    assert not np.allclose(relu(lines), printed, atol=0.05)
+    # no x of one user gives the printed v: W has rank 2 and every z = Wx + b has z1 - 2 z2 + z3 = 0
+    assert np.linalg.matrix_rank(W) == 2
+    rng = np.random.default_rng(0)
+    for x in rng.uniform(0, 5, size=(100, 3)):
+        assert (W @ x + b) @ [1, -2, 1] == pytest.approx(0.0, abs=1e-12)
+    assert abs(printed @ [1, -2, 1]) > 0.1  # positive entries: ReLU(z) = printed needs z = printed
+    assert np.all(printed > 0)
+    logit = np.log(printed / (1 - printed))  # nor does the sigmoid give it
+    assert abs(logit @ [1, -2, 1]) > 0.1
+    # the corrected example: one v per user, the article's lines are the diagonal
+    V = relu(X[:, :3] @ W.T + b)
+    np.testing.assert_allclose(np.diag(V), relu(lines))
+    layer = nn.Linear(3, 3, dtype=torch.float64)
     with torch.no_grad():
         layer.weight.copy_(torch.tensor(W))
         layer.bias.copy_(torch.tensor(b))
-        v = torch.sigmoid(layer(torch.tensor(x_article[:3], dtype=torch.float32))).numpy()
-    np.testing.assert_allclose(v, sigmoid, atol=1e-6)
+        v = torch.relu(layer(torch.tensor(X[:, :3]))).numpy()
+    np.testing.assert_allclose(v, V, atol=1e-12)
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +126,24 @@ def test_the_mlp_scores_are_a_distribution_per_user(chapter):
     # the softmax keeps the logits' ranking: the same NDCG@10
     ndcg = metrics.ndcg_at_k(run["scores"], run["inputs"].test_ex.targets, 10)
     assert ndcg == pytest.approx(float(np.nanmean(chapter["ndcg"]["MLP"])), abs=1e-9)
+
+
+def test_hidden_size_exercise_finds_what_its_solution_says(chapter):
+    """ex-mlp-hidden: the validation score rises with the hidden size, less from 32 to 256 units
+    than from 8 to 32; the agreement with the true similarity dips at 32 and is highest at 256."""
+    setup = chapter["setup"]
+    truth = setup.sim.truth
+    true_similarity = windows.cosine_similarity_matrix(
+        truth.emission[:, truth.category_index(setup.category_ids)].T)
+    best, readable = {}, {}
+    with threadpool_limits(1):
+        for size in (8, 32, 256):
+            trial = next_window.train_interest_mlp(setup, seed=SEED, device="cpu", store=False,
+                                                   hidden=size)
+            columns = trial["model"].hidden_layer.weight.detach().numpy().T
+            best[size] = trial["history"].best_valid
+            readable[size] = windows.similarity_agreement(
+                windows.cosine_similarity_matrix(columns), true_similarity)
+    assert best[8] < best[32] < best[256]
+    assert best[256] - best[32] < best[32] - best[8]
+    assert readable[32] < readable[8] < readable[256]

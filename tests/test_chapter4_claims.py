@@ -6,7 +6,7 @@ users) on its training window as TF-IDF vectors with a logarithmic term frequenc
 by the silhouette (checked against the elbow), and grades the clusters against every user's
 dominant planted segment. The target of the chapter — an ARI of at least 0.7 at the chosen ``k``
 — is asserted as it stands. The other tests check what the prose says about the numbers: the raw
-term frequency, where the errors sit, the supervised bound, the session route, the decision tree
+term frequency, where the errors sit, the supervised reference, the session route, the decision tree
 and the transfer of centroids to the second platform.
 """
 
@@ -43,7 +43,8 @@ def chapter() -> dict:
         "k_raw": result["k_raw"],
         "profile_hits": result["profile_hits"],
         **errors,
-        "ceiling": result["ceiling"],
+        "reference": result["reference"],
+        "acc_mixed_reference": float((result["reference_segment"] == data.dominant)[mixed].mean()),
         "embedding_dim": route.embedding.shape[1],
         "ari_profile": result["ari_profile"],
         "acc_mixed_sessions": float(route.right[mixed].mean()),
@@ -106,14 +107,19 @@ def test_errors_sit_with_mixed_and_light_users(chapter):
     assert chapter["acc_light"] < chapter["acc_heavy"]
 
 
-def test_kmeans_comes_close_to_the_supervised_bound(chapter):
-    assert chapter["ari_users"] < chapter["ceiling"]
-    assert chapter["ari_users"] / chapter["ceiling"] >= 0.9
+def test_kmeans_comes_close_to_the_supervised_reference(chapter):
+    """'unsupervised KMeans reaches [at least 90 %] of that' (reference_phrase's threshold)."""
+    assert chapter["ari_users"] < chapter["reference"]
+    assert chapter["ari_users"] / chapter["reference"] >= 0.9
 
 
 def test_sessions_find_the_number_of_segments_and_help_mixed_users(chapter):
     assert chapter["embedding_dim"] == chapter["n_segments"]
-    assert chapter["ari_profile"] > max(chapter["ari_users"], chapter["ceiling"])
+    # 'the session route ... lands above the supervised reference': more information than the
+    # user vectors hold (which events share a session) beats a classifier on those vectors
+    assert chapter["ari_profile"] > max(chapter["ari_users"], chapter["reference"])
+    # ... because of the mixed users, whom no rule on a summed user vector can take apart
+    assert chapter["acc_mixed_sessions"] > chapter["acc_mixed_reference"]
     assert chapter["acc_mixed_sessions"] > chapter["acc_mixed"] + 0.1
 
 

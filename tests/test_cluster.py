@@ -134,9 +134,9 @@ def test_centroids_dense_sparse_and_empty_cluster():
         clusters.centroids(X, np.array([0, 1]))
 
 
-def test_supervised_bound_on_separable_data():
+def test_supervised_reference_on_separable_data():
     X, truth = blobs()
-    ari, predictions = clusters.supervised_bound(X, truth, seed=0, folds=3)
+    ari, predictions = clusters.supervised_reference(X, truth, seed=0, folds=3)
     assert ari == pytest.approx(1.0)
     assert predictions.shape == truth.shape
 

@@ -8,7 +8,8 @@ The pieces of chapter 4, reusable on any event table:
   (inertia, silhouette and, when an answer key is given, ARI / NMI for every ``k``);
 - :func:`match_clusters`, :func:`contingency`, :func:`centroids` — name clusters after the segments
   they overlap most (the Hungarian algorithm), count the overlap, turn labels into centroids;
-- :func:`supervised_bound` — how much of the answer key a set of features holds at all;
+- :func:`supervised_reference` — how much of the answer key a classifier trained on it recovers
+  from a set of features;
 - :func:`session_matrix`, :func:`category_embedding`, :func:`session_vectors`,
   :func:`user_profiles` — cluster *sessions* instead of users: a session has one interest, a user
   has several;
@@ -283,15 +284,17 @@ def matched_accuracy(labels: ArrayLike, truth: ArrayLike, mapping: ArrayLike | N
     return float(np.mean(mapping[labels] == truth))
 
 
-def supervised_bound(
+def supervised_reference(
     X: ArrayLike | sp.spmatrix, truth: ArrayLike, seed: int = 0, folds: int = 5
 ) -> tuple[float, np.ndarray]:
-    """How much of the answer key a set of features holds: the ARI of a supervised classifier.
+    """How much of the answer key a classifier recovers from a set of features: its ARI.
 
     A multinomial logistic regression is trained on the true classes and scored by
     ``folds``-fold cross-validation (every row is predicted by a model that did not see it). A
-    clustering of the same features never sees the classes, so it can hardly do better: the
-    result is an optimistic bound for any clustering of ``X``.
+    clustering of the same features never sees the classes, so the result is a demanding
+    reference for it. It is no bound: a different classifier could score higher, and a method
+    that uses more information than ``X`` holds (the order of the events, their sessions) can
+    exceed it.
 
     Parameters
     ----------

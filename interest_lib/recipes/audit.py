@@ -13,6 +13,7 @@ table and :class:`~interest_lib.data.cleaning.CleaningReport` of
 - :func:`forward_fill_check` — what ``ffill()`` does on a log sorted by user;
 - :func:`user_day_features`, :func:`scaler_statistics` — a scaler fitted on all the data;
 - :func:`taobao_file_with_stray_row` — a small Taobao file with the real file's row from September;
+- :func:`drop_categories_from_later_snapshots` — the past-only rule on a loaded RetailRocket log;
 - :func:`random_split_parts`, :func:`split_leaks` — a random split against the time split.
 """
 
@@ -192,14 +193,22 @@ def fill_check(
     dirty: pd.DataFrame, cleaned: pd.DataFrame, report: CleaningReport, clean_log: pd.DataFrame,
     source_row: ArrayLike,
 ) -> dict[str, Any]:
-    """Every filled category against the truth, and whether any fill used a later row.
+    """Every filled category against the truth, whether any fill used a later row, and what is
+    known about the items of the rows dropped for want of a category.
+
+    A *known* row is a kept row whose category was in the log (not filled): the rows the fill
+    may copy from.
 
     Returns
     -------
     dict
         ``n_fills``; ``fill_accuracy``, the share of fills equal to the clean log's category;
-        ``fills_from_later``, fills whose item had no kept, known row at or before the filled
-        row's time; ``no_earlier_row``, rows dropped as ``missing_category``.
+        ``fills_from_later``, fills whose item had no known row at or before the filled row's
+        time; ``no_earlier_row``, rows dropped as ``missing_category``. Of those:
+        ``dropped_later_known``, rows whose item has a known row only *later* than the row (a
+        fill from the future would have found it); ``dropped_never_known``, rows whose item has
+        no known row at all; ``dropped_ambiguous``, rows whose item had a known row at or
+        before their time but with several categories.
     """
     source_row = np.asarray(source_row)
     filled_rows = np.flatnonzero(report.category_filled)
@@ -212,9 +221,17 @@ def fill_check(
     fill_times = dirty["timestamp"].to_numpy()[filled_rows]
     from_later_only = int((first_seen.reindex(dirty["item_id"].to_numpy()[filled_rows]).to_numpy()
                            > fill_times).sum())
+    dropped_rows = np.flatnonzero(np.asarray(report.reasons, dtype=object) == "missing_category")
+    first_known = first_seen.reindex(dirty["item_id"].to_numpy()[dropped_rows]).to_numpy()
+    dropped_times = dirty["timestamp"].to_numpy()[dropped_rows]
+    never_known = np.isnan(first_known)
+    later_known = ~never_known & (first_known > dropped_times)
     return {"n_fills": len(filled_rows), "fill_accuracy": fill_accuracy,
             "fills_from_later": from_later_only,
-            "no_earlier_row": report.dropped["missing_category"]}
+            "no_earlier_row": report.dropped["missing_category"],
+            "dropped_later_known": int(later_known.sum()),
+            "dropped_never_known": int(never_known.sum()),
+            "dropped_ambiguous": int((~never_known & ~later_known).sum())}
 
 
 def truth_against_cleaner(noise: ArrayLike, report: CleaningReport) -> pd.DataFrame:
@@ -356,6 +373,43 @@ def taobao_file_with_stray_row(events: pd.DataFrame, path: str | Path) -> int:
         file.write(f"{sample['user_id'].iloc[0]},{sample['item_id'].iloc[0]},"
                    f"{sample['category_id'].iloc[0]},pv,{september}\n")
     return september
+
+
+def drop_categories_from_later_snapshots(
+    events: pd.DataFrame, properties: pd.DataFrame
+) -> tuple[pd.DataFrame, int]:
+    """The past-only rule on a RetailRocket log: drop the events whose category came from a later
+    snapshot.
+
+    :func:`~interest_lib.data.loaders.load_retailrocket` gives each event its item's category
+    recorded at or before the event's time, but an event older than its item's *first*
+    ``categoryid`` snapshot takes that first, later snapshot's value (counted in
+    ``events.attrs["category_from_first_snapshot"]``). Under the rule of
+    :func:`~interest_lib.data.cleaning.clean` — a category comes only from the past — such an
+    event has no known category, and it is dropped here.
+
+    Parameters
+    ----------
+    events
+        The loaded table, ``(n,)`` rows, ``timestamp`` in Unix seconds.
+    properties
+        The item-properties rows (``timestamp`` in Unix milliseconds, ``itemid``, ``property``,
+        ``value``), as read from ``item_properties_part*.csv`` (concatenate the parts).
+
+    Returns
+    -------
+    (kept, n_dropped)
+        The events at or after their item's first ``categoryid`` snapshot (``attrs`` kept), and
+        the number dropped. The loaded times are whole seconds, so an event in the very second
+        of its item's first snapshot counts as not earlier than it (and is kept).
+    """
+    snapshots = properties[properties["property"] == "categoryid"]
+    first_ms = snapshots.groupby("itemid")["timestamp"].min()
+    first_s = first_ms // 1000  # the loaded times are whole seconds, floored
+    earlier = (events["timestamp"] < events["item_id"].map(first_s)).to_numpy()
+    kept = events.loc[~earlier]
+    kept.attrs = dict(events.attrs)
+    return kept, int(earlier.sum())
 
 
 def random_split_parts(n_rows: int, n_train: int, n_valid: int, seed: int = 0) -> np.ndarray:

@@ -7,7 +7,8 @@ a cold-start user, what is predicted),
 :func:`transfer_scores` (methods (c1)–(e)); :func:`cold_start_case` runs them. The networks of
 method (f) are in :mod:`interest_lib.recipes.cold_start_mlp`; :func:`cold_start_mlp_scores`
 caches the pretrained one's scores for chapter 7. The comparison: :func:`all_methods`, :func:`method_table`,
-:func:`best_transfer`, :func:`ceiling_table`.
+:func:`best_transfer` (applied to the validation day's table of
+:mod:`interest_lib.recipes.cold_start_choice`), :func:`ceiling_table`.
 """
 
 from __future__ import annotations
@@ -289,11 +290,14 @@ def evaluation_set(
     event_row)`` of :class:`ColdStartCase`.
 
     The cold-start users of the web (:data:`COLD_GROUPS`) with a web event on the test day; each
-    of their test-day web events is a target.
+    of their test-day web events is a target. The test day is the simulation's cold-start day,
+    or an earlier day (the rehearsal of
+    :func:`~interest_lib.recipes.cold_start_choice.rehearsal_setup`): these people have at most
+    three web events before the cold-start day, so before any earlier day too.
     """
     truth, split = setup.sim.truth, setup.split
-    if split.valid_end != truth.cold_start_cutoff:
-        raise RuntimeError("the test day is not the simulation's cold-start day")
+    if split.valid_end > truth.cold_start_cutoff:
+        raise RuntimeError("the test day starts after the simulation's cold-start day")
     test_web = split.test[split.test["platform"] == "web"]
     cold_ids = truth.user_ids[np.isin(truth.user_group, COLD_GROUPS)]
     target_events = test_web[test_web["user_id"].isin(cold_ids)]
@@ -600,9 +604,13 @@ def transfer_rows(table: pd.DataFrame) -> list[tuple[str, str]]:
     return [key for key in table.index if key[0].startswith(("(c", "(d", "(e", "(f"))]
 
 
-def best_transfer(table: pd.DataFrame) -> tuple[str, str]:
-    """The transfer method (and version) with the highest HR@10 of :func:`method_table`."""
-    return table.loc[transfer_rows(table), "HR@10"].idxmax()
+def best_transfer(table: pd.DataFrame, column: str = "HR@10") -> tuple[str, str]:
+    """The transfer method (and version) with the highest ``column`` of :func:`method_table`.
+
+    Chapter 5 applies it to the table of the validation day
+    (:func:`~interest_lib.recipes.cold_start_choice.validation_table`), never to the test day's.
+    """
+    return table.loc[transfer_rows(table), column].idxmax()
 
 
 def method_label(key: tuple[str, str], keys: Any) -> str:
@@ -620,8 +628,8 @@ def ceiling_table(
 
     The taste from app counts is the posterior mean of each category taste given the person's
     app counts (a gamma prior with the simulator's ``taste_shape``, Poisson counts). Rows: web
-    popularity, the three truths, and the best transfer method ``best_key``
-    (:func:`best_transfer`).
+    popularity, the three truths, and the transfer method ``best_key`` chosen on the validation
+    day (:func:`best_transfer` of the validation table).
 
     Returns
     -------
@@ -639,7 +647,7 @@ def ceiling_table(
             ("truth: segment mix, no taste", case.report(segment_only)),
             ("truth: segment mix, taste from app counts", case.report(segment_only * taste)),
             ("truth: segment mix and taste", results[TRUTH]),
-            (f"best method: {method_label(best_key, results)}", results[best_key]))
+            (f"chosen method: {method_label(best_key, results)}", results[best_key]))
     ceiling = pd.DataFrame({
         name: {"HR@10 all": s["HR@10"].mean(),
                "HR@10 both_cold": s["HR@10"][case.is_both_cold[s.index.to_numpy()]].mean()}

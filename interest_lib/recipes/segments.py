@@ -535,8 +535,10 @@ def segments_chapter(sim: Simulation | None = None, *, seed: int = 0, **params: 
         ``data`` (:class:`SegmentData`), ``X``, ``X_raw``, ``scores``, ``scores_raw``,
         ``k_chosen``, ``k_elbow``, ``k_raw``, ``labels``, ``mapping``, ``right``, ``ari_users``,
         ``nmi_users``, ``profile_hits``, ``variants``, ``errors`` (:func:`error_rates`),
-        ``ceiling``, ``route`` (:class:`SessionRoute`), ``ari_profile``, ``rules``
-        (:class:`RulesCase`), ``vectors`` (:class:`PlatformVectors`), ``source``, ``transfer``.
+        ``reference`` and ``reference_segment`` (ARI and cross-validated predictions of
+        :func:`~interest_lib.models.clusters.supervised_reference`),
+        ``route`` (:class:`SessionRoute`), ``ari_profile``, ``rules`` (:class:`RulesCase`),
+        ``vectors`` (:class:`PlatformVectors`), ``source``, ``transfer``.
     """
     unknown = set(params) - set(SEGMENT_DEFAULTS)
     if unknown:
@@ -567,6 +569,7 @@ def segments_chapter(sim: Simulation | None = None, *, seed: int = 0, **params: 
     transfer, _ = transfer_comparison(vectors, source, warm, cold, truth.event_segment,
                                       len(data.names))
     right = mapping[labels] == data.dominant
+    reference = clusters.supervised_reference(X, data.dominant, seed=seed, folds=5)
     return {
         "data": data, "X": X, "X_raw": X_raw, "scores": scores, "scores_raw": scores_raw,
         "k_chosen": k_chosen, "k_elbow": clusters.elbow_k(scores.index, scores["inertia"]),
@@ -577,7 +580,7 @@ def segments_chapter(sim: Simulation | None = None, *, seed: int = 0, **params: 
         "variants": term_frequency_variants(X, X_raw, scores, scores_raw, labels, data.dominant,
                                             seed, n_init),
         "errors": error_rates(right, data.share, data.n_events, data.dominant, labels),
-        "ceiling": clusters.supervised_bound(X, data.dominant, seed=seed, folds=5)[0],
+        "reference": reference[0], "reference_segment": reference[1],
         "route": route, "ari_profile": adjusted_rand_score(data.dominant, route.user_segment),
         "rules": rules_case(data, labels, mapping, centres, max_depth=p["tree_depth"], seed=seed),
         "vectors": vectors, "source": source, "transfer": transfer,
