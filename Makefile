@@ -14,11 +14,12 @@ export OMP_WAIT_POLICY ?= PASSIVE
 VENV_LATEST ?= .venv-latest
 LATEST_TORCH ?= torch
 
-.PHONY: help setup book book-strict student test test-built test-latest lint lab bench clean
+.PHONY: help setup book book-strict student test test-solutions test-built test-latest lint lab bench clean
 
 help:
 	@echo "make book   execute every chapter and write _build/html/index.html"
 	@echo "make test   unit tests, then every chapter under nbval"
+	@echo "make test-solutions  every chapter again, then each exercise solution's code after it"
 	@echo "make lab    open the book in JupyterLab"
 	@echo "make test-latest  the tests against the newest releases of every dependency"
 	@echo "make student  the student edition: book and notebooks without solutions"
@@ -49,8 +50,14 @@ student: $(STAMP)
 	@echo "Student book: _build_student/_build/html/index.html; notebooks: _build_student/notebooks/"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests $(NOTEBOOKS) --ignore=tests/built --nbval-lax \
+	$(BIN)/python -m pytest tests $(NOTEBOOKS) --ignore=tests/built --nbval-lax -m "not solutions" \
 		--nbval-cell-timeout=600 --durations=15
+
+# Every chapter executed again, then the code of each of its exercise solutions in the same
+# kernel (tests/test_solutions.py): a few minutes, so `make test` leaves it out.
+test-solutions: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest tests/test_solutions.py -m solutions \
+		-p no:cacheprovider -v
 
 # Unit tests and every chapter against the newest releases of the dependencies (what Colab and
 # new users get), without constraints.txt. The chapters' accuracy claims (tests/test_chapter*_claims)
@@ -62,7 +69,7 @@ test-latest:
 	$(VENV_LATEST)/bin/python -m pip list --disable-pip-version-check 2>/dev/null | \
 		grep -iE "^(torch|numpy|pandas|scipy|scikit-learn|matplotlib|pyarrow|jupyter-book|myst-nb) "
 	$(VENV_LATEST)/bin/python -m pytest tests $(NOTEBOOKS) --ignore=tests/built --nbval-lax \
-		--ignore-glob="tests/test_chapter*_claims.py" --nbval-cell-timeout=600 -p no:cacheprovider
+		--ignore-glob="tests/test_chapter*_claims.py" -m "not solutions" --nbval-cell-timeout=600 -p no:cacheprovider
 
 # Tests of the built book (run `make book` and `make student` first): every page in headless
 # Chromium, screenshots in _build/screenshots/; no solution text in the student edition.

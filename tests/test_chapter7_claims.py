@@ -63,6 +63,27 @@ def test_ranking_metrics_by_hand():
     assert metrics.ndcg_at_k(TOY_SCORES[:1], graded, 3) == pytest.approx(dcg / idcg)
 
 
+def test_precision_recall_and_f1_by_hand():
+    """The chapter's confusion: four buyers, four non-buyers, "buyer" from a score of 0.5."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score
+
+    truth = np.r_[np.ones(4, int), np.zeros(4, int)]
+    label = (np.array([0.9, 0.7, 0.6, 0.3, 0.8, 0.6, 0.2, 0.1]) >= 0.5).astype(int)
+    (tp, fn), (fp, tn) = confusion_matrix(truth, label, labels=[1, 0])
+    assert (tp, fp, fn, tn) == (3, 2, 1, 2)
+    precision, recall = precision_score(truth, label), recall_score(truth, label)
+    assert precision == pytest.approx(3 / 5) and recall == pytest.approx(3 / 4)
+    # F1 is the harmonic mean of precision and recall, not of accuracy and recall
+    f1 = f1_score(truth, label)
+    assert f1 == pytest.approx(2 * precision * recall / (precision + recall)) == pytest.approx(6 / 9)
+    accuracy = accuracy_score(truth, label)
+    assert accuracy == pytest.approx(5 / 8) != pytest.approx(precision)
+    assert 2 * accuracy * recall / (accuracy + recall) != pytest.approx(f1)
+    # in the eight-user example every class has FP = FN, so precision equals recall per class
+    np.testing.assert_allclose(precision_score(TOY_TRUE, TOY_PRED, average=None),
+                               recall_score(TOY_TRUE, TOY_PRED, average=None))
+
+
 def test_label_metrics_by_hand():
     assert metrics.macro_f1(TOY_TRUE, TOY_PRED) == pytest.approx((6 / 8 + 2 / 4 + 2 / 4) / 3)
     labels = np.r_[np.ones(4, int), np.zeros(4, int)]
@@ -272,13 +293,46 @@ def test_item_sampled_negatives_inflate_compress_and_flip(item_case):
                                     table.loc["item popularity", column])
         for column in ("full: NDCG@10", "100 sampled: NDCG@10"))
     assert gap_full > 0.10 and abs(gap_100) < 0.02
-    # flip: "repeat last → items" loses to the re-viewed items in the full ranking and wins
-    # against them with one sampled negative
-    assert (table.loc["repeat last → items", "full: NDCG@10"]
-            < table.loc["re-viewed items", "full: NDCG@10"])
-    assert (table.loc["repeat last → items", "1 sampled: HR@1 (AUC)"]
-            > table.loc["re-viewed items", "1 sampled: HR@1 (AUC)"])
-    assert summary["moved"]["1"] > 0 and summary["reversal"] is not None
+    # sampling erases differences: pairs the full ranking separates by 5 % or more tie under
+    # sampling, more of them with one negative than with 100
+    assert summary["separated"] > 0
+    assert 0 < summary["collapsed"]["100"] <= summary["collapsed"]["1"] <= summary["separated"]
+    # "repeat last → items" trails the re-viewed items clearly in the full ranking, and the two
+    # tie with one sampled negative (where the raw order even turns round)
+    full, one = (metrics.relative_difference(table.loc["re-viewed items", column],
+                                             table.loc["repeat last → items", column])
+                 for column in ("full: NDCG@10", "1 sampled: HR@1 (AUC)"))
+    assert full >= metrics.TIE_TOLERANCE and metrics.is_tie(table.loc["re-viewed items", "1 sampled: HR@1 (AUC)"],
+                                                            table.loc["repeat last → items", "1 sampled: HR@1 (AUC)"])
+    assert one < 0 and summary["raw_moved"]["1"] > 0
+    gap, winner, loser, column, lead = summary["reversal"]
+    assert gap > 0 and lead > 0
+    assert table.loc[winner, "full: NDCG@10"] > table.loc[loser, "full: NDCG@10"]
+    assert table.loc[winner, column] < table.loc[loser, column]
+
+
+def _toy_sampled_table(full: list[float], sampled_100: list[float], sampled_1: list[float]):
+    import pandas as pd
+
+    table = pd.DataFrame({"full: HR@10": 1.0, "full: NDCG@10": full, "100 sampled: HR@10": 1.0,
+                          "100 sampled: NDCG@10": sampled_100, "1 sampled: HR@1 (AUC)": sampled_1},
+                         index=["a", "b", "c"])
+    return table
+
+
+def test_changes_of_place_count_only_beyond_the_tie_rule():
+    """A swap among methods under 5 % apart is no change of place; a clear swap is."""
+    # a > b > c by 20 % steps in full; with 100 negatives b and c swap by 1 % (a tie); with one
+    # negative the order turns round, each pair by more than 5 %: b keeps its raw place (second),
+    # yet changes place with both a and c
+    table = _toy_sampled_table([0.5, 0.4, 0.32], [0.9, 0.80, 0.808], [0.6, 0.75, 0.86])
+    summary = mistakes.sampled_summary(table)
+    assert summary["raw_moved"] == {"100": 2, "1": 2}
+    assert summary["moved"] == {"100": 0, "1": 3}
+    assert summary["separated"] == 3
+    assert summary["collapsed"] == {"100": 1, "1": 0}  # b and c tie with 100 negatives
+    winner, loser = summary["reversal"][1:3]
+    assert (winner, loser) == ("a", "c") and summary["reversal"][4] >= metrics.TIE_TOLERANCE
 
 
 # --------------------------------------------------------------------------------------------

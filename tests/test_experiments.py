@@ -128,9 +128,9 @@ def test_per_changed_equals_scoring_the_changed_task(setup):
     oracle = protocol.per_changed(baselines.oracle_scores(setup.sim, test), setup)
     np.testing.assert_array_equal(oracle, baselines.oracle_scores(setup.sim, changed))
     # the cached oracle is the library's oracle, bit for bit, for both targets
-    np.testing.assert_array_equal(protocol.oracle_scores(setup),
+    np.testing.assert_array_equal(protocol.cached_oracle_scores(setup),
                                   baselines.oracle_scores(setup.sim, test))
-    np.testing.assert_array_equal(protocol.oracle_scores(setup, changed=True),
+    np.testing.assert_array_equal(protocol.cached_oracle_scores(setup, changed=True),
                                   baselines.oracle_scores(setup.sim, changed))
 
 
@@ -262,7 +262,7 @@ def test_point_positions_and_segment_mass(setup):
     with pytest.raises(ValueError, match="not a point"):
         trajectories.point_positions(test, changed)
     truth = setup.sim.truth
-    oracle = protocol.oracle_scores(setup)
+    oracle = protocol.cached_oracle_scores(setup)
     mass = trajectories.segment_mass(oracle, truth, setup.category_ids)
     assert mass.shape == (len(test), len(truth.segment_names))
     np.testing.assert_allclose(mass.sum(axis=1), 1.0, atol=1e-6)  # a distribution per point
@@ -270,7 +270,7 @@ def test_point_positions_and_segment_mass(setup):
 
 def test_trajectory_example_picks_the_user_who_moves_most(setup):
     truth, test = setup.sim.truth, setup.task("test")
-    scores = protocol.oracle_scores(setup)
+    scores = protocol.cached_oracle_scores(setup)
     mass = trajectories.segment_mass(scores, truth, setup.category_ids)
     example = trajectories.trajectory_example(test, truth, {"oracle": mass}, after_day=-1,
                                               points=(1, 10_000))

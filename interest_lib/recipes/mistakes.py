@@ -348,38 +348,62 @@ def _places(table: pd.DataFrame) -> dict[str, pd.Series]:
     return {column: table[column].rank(ascending=False) for column in _RANKED}
 
 
-def sampled_summary(table: pd.DataFrame) -> dict[str, Any]:
-    """What :func:`sampled_item_table` shows, in numbers.
+def sampled_summary(table: pd.DataFrame, tolerance: float | None = None) -> dict[str, Any]:
+    """What :func:`sampled_item_table` shows, in numbers, with the book's tie rule.
+
+    A pair of methods is *separated* under a protocol when their relative difference
+    (:func:`~interest_lib.evaluation.metrics.relative_difference`) is at least ``tolerance``
+    (:func:`~interest_lib.evaluation.metrics.is_tie` says no tie). A method *changes place*
+    beyond the tie rule when some other method is separated from it in the full ranking and in
+    the sampled one, in opposite directions; places that move only among tied methods do not
+    count.
+
+    Parameters
+    ----------
+    table
+        The output of :func:`sampled_item_table`.
+    tolerance
+        The tie rule's relative tolerance; ``None``: :data:`~interest_lib.evaluation.metrics.TIE_TOLERANCE`.
 
     Returns
     -------
     dict
         ``inflation`` (per method, 100-sampled HR@10 over full HR@10); ``spread`` (per protocol
         ``"full"``, ``"100"``, ``"1"``: the best method's value over the worst's); ``moved``
-        (``"100"``, ``"1"``: methods whose place differs from the full ranking); ``reversal``:
-        ``(gap, winner, loser, column)``, the pair with the largest relative full-NDCG@10 gap
-        (:func:`~interest_lib.evaluation.metrics.relative_difference`) whose order the sampled
-        ``column`` turns round, or ``None``.
+        (``"100"``, ``"1"``: methods that change place beyond the tie rule); ``raw_moved`` (the
+        same keys: methods whose place differs at all, ties included); ``separated`` (pairs of
+        methods separated in full NDCG@10); ``collapsed`` (``"100"``, ``"1"``: of those, the
+        pairs that tie under the sampled protocol); ``reversal``: ``(gap, winner, loser, column,
+        sampled_gap)``, the pair with the largest relative full-NDCG@10 gap whose order the
+        sampled ``column`` turns round (by any amount; ``sampled_gap`` is the loser's lead there,
+        a relative difference), or ``None``.
     """
-    from interest_lib.evaluation.metrics import relative_difference
+    from interest_lib.evaluation.metrics import TIE_TOLERANCE, relative_difference
 
+    tolerance = TIE_TOLERANCE if tolerance is None else tolerance
     places = _places(table)
-    full, by_100, by_1 = (places[column] for column in _RANKED)
-    reversals = []
-    for column in ("1 sampled: HR@1 (AUC)", "100 sampled: NDCG@10"):
-        for a in table.index:
-            for b in table.index:
-                full_gap = relative_difference(table.loc[a, "full: NDCG@10"],
-                                               table.loc[b, "full: NDCG@10"])
-                if full_gap > 0 and table.loc[a, column] < table.loc[b, column]:
-                    reversals.append((full_gap, a, b, column))
-    return {
+    full = table[_RANKED[0]]
+    summary: dict[str, Any] = {
         "inflation": table["100 sampled: HR@10"] / table["full: HR@10"],
         "spread": {key: table[column].max() / table[column].min()
                    for key, column in zip(("full", "100", "1"), _RANKED)},
-        "moved": {"100": int((full != by_100).sum()), "1": int((full != by_1).sum())},
-        "reversal": max(reversals) if reversals else None,
-    }
+        "moved": {}, "raw_moved": {}, "collapsed": {},
+    }  # fmt: skip
+    gaps = {(a, b): relative_difference(full[a], full[b]) for a in table.index for b in table.index}
+    separated = [(a, b) for (a, b), gap in gaps.items() if gap >= tolerance]  # a clearly ahead
+    summary["separated"] = len(separated)
+    reversals = []
+    for key, column in (("100", _RANKED[1]), ("1", _RANKED[2])):
+        sampled = table[column]
+        lead = {pair: relative_difference(sampled[pair[1]], sampled[pair[0]]) for pair in gaps}
+        turned = {pair for pair in separated if lead[pair] >= tolerance}
+        summary["moved"][key] = len({method for pair in turned for method in pair})
+        summary["raw_moved"][key] = int((places[_RANKED[0]] != places[column]).sum())
+        summary["collapsed"][key] = int(sum(abs(lead[pair]) < tolerance for pair in separated))
+        reversals += [(gaps[pair], *pair, column, lead[pair]) for pair in gaps
+                      if gaps[pair] > 0 and lead[pair] > 0]
+    summary["reversal"] = max(reversals) if reversals else None
+    return summary
 
 
 def sampled_category_table(

@@ -4,7 +4,7 @@ Chapters 3–7 evaluate many methods on one protocol (CONTRIBUTING.md, "Evaluati
 global time split of :func:`~interest_lib.data.split.split_by_time`, a category vocabulary fitted
 on the training days, and the prediction points of
 :func:`~interest_lib.data.tasks.next_category_task` on the last day. :func:`book_setup` applies
-it; :func:`baseline_reports` and :func:`oracle_scores` score every baseline and the oracle once.
+it; :func:`baseline_reports` and :func:`cached_oracle_scores` score every baseline and the oracle once.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def baseline_reports(
             task, setup.split.train, recent_days=recent_days, markov_smoothing=markov_smoothing,
         )
         if oracle:
-            scores["oracle"] = oracle_scores(setup, part, changed)
+            scores["oracle"] = cached_oracle_scores(setup, part, changed)
         out: dict[str, np.ndarray] = {}
         for i, (name, matrix) in enumerate(scores.items()):
             for column, values in _frame_to_arrays(point_report(matrix, task, ks)).items():
@@ -188,13 +188,15 @@ def baseline_reports(
         return out
 
     code = code_version(_PROTOCOL_MODULES + ("baselines", "oracle"),
-                        (baseline_reports, point_report, oracle_scores))
+                        (baseline_reports, point_report, cached_oracle_scores))
     stored = cached("baseline_reports", params, compute, code=code)
     names = sorted({k.rsplit("|", 1)[0] for k in stored})
     return {n.split("|", 1)[1]: _arrays_to_frame(stored, f"{n}|") for n in names}
 
 
-def oracle_scores(setup: BookSetup, part: str = "test", changed: bool = False) -> np.ndarray:
+def cached_oracle_scores(
+    setup: BookSetup, part: str = "test", changed: bool = False
+) -> np.ndarray:
     """The oracle's scores for a task (:func:`~interest_lib.models.baselines.oracle_scores`), cached.
 
     The forward filter over every event costs a few seconds; it runs once per log and part. The
@@ -211,7 +213,7 @@ def oracle_scores(setup: BookSetup, part: str = "test", changed: bool = False) -
     def compute() -> dict[str, np.ndarray]:
         return {"scores": baselines.oracle_scores(setup.sim, setup.task(part))}
 
-    code = code_version(_PROTOCOL_MODULES + ("baselines", "oracle"), (oracle_scores,))
+    code = code_version(_PROTOCOL_MODULES + ("baselines", "oracle"), (cached_oracle_scores,))
     scores = cached("oracle_scores", params, compute, code=code)["scores"]
     return per_changed(scores, setup, part) if changed else scores
 
