@@ -225,9 +225,6 @@ def add_noise(
 ) -> NoisyEvents:
     """Return a dirty copy of ``events`` and a per-row record of the dirt.
 
-    Over 80 lines because of its documentation; the body calls one helper per kind of dirt, in
-    a fixed order that keeps the random draws reproducible.
-
     Five kinds of dirt are injected; the input rows that receive dirt are drawn without
     replacement, so each row carries at most one kind. (Long only through this documentation:
     each kind is a helper, called in a fixed order on one random generator.)

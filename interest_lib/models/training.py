@@ -397,9 +397,6 @@ def fit(
 ) -> TrainingHistory:
     """Train ``model`` with mini-batches, AdamW and early stopping on a validation metric.
 
-    Over 80 lines because of its documentation (every argument of the loop); the body is the
-    epoch loop, which calls helpers for the step, the epoch and early stopping.
-
     Long only through its parameters: the body is the epoch loop; one epoch, the optimisation
     step and early stopping are helpers.
 
