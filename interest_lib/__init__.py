@@ -21,7 +21,12 @@ import importlib
 
 from interest_lib.data import describe, features, schema
 from interest_lib.data.cleaning import DROP_REASONS, CleaningReport, clean, grade_cleaning
-from interest_lib.data.describe import compare_with_taobao, log_statistics, session_ids
+from interest_lib.data.describe import (
+    compare_with_taobao,
+    log_statistics,
+    predictability_statistics,
+    session_ids,
+)
 from interest_lib.data.loaders import (
     DataFileNotFoundError,
     DataFormatError,
@@ -73,12 +78,14 @@ MODULES: dict[str, str] = {
     "leaderboard": "evaluation.leaderboard",
     # models
     "baselines": "models.baselines",
+    "session_baselines": "models.session_baselines",
     "clusters": "models.clusters",
     "transfer": "models.transfer",
     "recommend": "models.recommend",
     "training": "models.training",
     "interest_mlp": "models.interest_mlp",
     "recurrent": "models.recurrent",
+    "lstm_cell": "models.lstm_cell",
     "trajectory": "models.trajectory",
     # recipes
     "cache": "recipes.cache",
@@ -144,6 +151,7 @@ __all__ = [
     "compare_with_taobao",
     "log_statistics",
     "oracle_next_category",
+    "predictability_statistics",
     "session_ids",
     "simulate",
 ]

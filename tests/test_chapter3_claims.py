@@ -9,6 +9,7 @@ without a GPU. The chapter and these tests train the MLP with the same call,
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from threadpoolctl import threadpool_limits
@@ -65,16 +66,19 @@ def test_worked_example_is_wrong_and_the_correction_agrees_with_torch():
 
 @pytest.fixture(scope="module")
 def chapter():
-    """The chapter's set-up and MLP, trained by the chapter's call."""
+    """The chapter's set-up, MLP and linear model, trained by the chapter's calls."""
     with pytest.MonkeyPatch.context() as patch, threadpool_limits(1):
         patch.setenv("INTEREST_LIB_CACHE", "off")
         setup = protocol.book_setup(il.simulate(n_users=N_USERS, seed=SEED))
         run = next_window.train_interest_mlp(setup, seed=SEED, device="cpu")
-        scores = next_window.next_day_scores(setup, run, "test")
+        linear, linear_history = next_window.fit_softmax_regression(
+            run["inputs"], setup.n_categories, seed=SEED, device="cpu")
+        others = {"logistic regression": next_window.mlp_logits(linear, run["inputs"].x_test, "cpu")}
+        scores = next_window.next_day_scores(setup, run, "test", others=others)
     test_ex = run["inputs"].test_ex
     ndcg = {name: metrics.ndcg_at_k(matrix, test_ex.targets, 10, per_user=True)
             for name, matrix in scores.items()}
-    return {"setup": setup, "run": run, "ndcg": ndcg}
+    return {"setup": setup, "run": run, "ndcg": ndcg, "linear_history": linear_history}
 
 
 def test_the_network_gets_the_weighting_that_forecasts_the_validation_day_better(chapter):
@@ -101,22 +105,67 @@ def test_training_uses_only_the_training_days(chapter):
     assert run["history"].epochs <= next_window.MLP_DEFAULTS["epochs"]
 
 
-@pytest.mark.parametrize("baseline", ["global popularity", "own history"])
-def test_mlp_beats_baseline_on_the_test_day(chapter, baseline):
+def test_mlp_beats_popularity_on_the_test_day(chapter):
     ndcg = chapter["ndcg"]
-    diff = metrics.bootstrap_diff_ci(ndcg["MLP"], ndcg[baseline], seed=SEED)
-    assert diff.low > 0, f"MLP - {baseline}: {diff}"
+    diff = metrics.bootstrap_diff_ci(ndcg["MLP"], ndcg["global popularity"], seed=SEED)
+    assert diff.low > 0, f"MLP - popularity: {diff}"
+    assert not metrics.is_tie(np.nanmean(ndcg["MLP"]), np.nanmean(ndcg["global popularity"]))
 
 
-def test_first_layer_columns_recover_the_segments(chapter):
-    truth = chapter["setup"].sim.truth
-    profile = truth.emission[:, truth.category_index(chapter["setup"].category_ids)].T
-    embedding = chapter["run"]["model"].hidden_layer.weight.detach().numpy().T
-    agreement = windows.similarity_agreement(
-        windows.cosine_similarity_matrix(embedding),
-        windows.cosine_similarity_matrix(profile),
-    )
-    assert agreement > 0.5
+def test_mlp_beats_logistic_regression_on_the_same_inputs(chapter):
+    ndcg = chapter["ndcg"]
+    diff = metrics.bootstrap_diff_ci(ndcg["MLP"], ndcg["logistic regression"], seed=SEED)
+    assert diff.low > 0, f"MLP - logistic regression: {diff}"
+    # trained like the MLP: early stopping on the validation day kept one of the epochs run
+    history = chapter["linear_history"]
+    assert 1 <= history.best_epoch <= history.epochs <= next_window.MLP_DEFAULTS["epochs"]
+
+
+def test_own_history_is_the_best_predictor_of_the_test_day(chapter):
+    """The MLP and logistic regression lose to the own history; people are loyal to categories."""
+    ndcg = chapter["ndcg"]
+    for method in ("MLP", "logistic regression"):
+        diff = metrics.bootstrap_diff_ci(ndcg[method], ndcg["own history"], seed=SEED)
+        assert diff.high < 0, f"{method} - own history: {diff}"
+    means = {name: float(np.nanmean(values)) for name, values in ndcg.items()}
+    assert max(means, key=means.get) == "own history"
+    # loyalty: a user's test day falls in categories they had visited before far more than the
+    # crowd's popularity of those categories would give
+    test_ex = chapter["run"]["inputs"].test_ex
+    assert (next_window.repeat_share(test_ex)
+            > 2 * next_window.seen_popularity_share(chapter["setup"], test_ex))
+
+
+def test_light_users_exercise_finds_what_its_solution_says(chapter):
+    """ex-mlp-light-users: the MLP loses to the own history in every third of the users by
+    activity, least for the light users and most for the heavy ones."""
+    ndcg, test_ex = chapter["ndcg"], chapter["run"]["inputs"].test_ex
+    activity = np.expm1(test_ex.behavior_totals).sum(axis=1)
+    third = pd.qcut(activity, 3, labels=["light", "medium", "heavy"])
+    diffs = {}
+    for name in ("light", "medium", "heavy"):
+        mask = np.asarray(third == name)
+        diffs[name] = metrics.bootstrap_diff_ci(ndcg["MLP"][mask], ndcg["own history"][mask],
+                                                seed=SEED)
+        assert diffs[name].high < 0, (name, diffs[name])
+    assert diffs["light"].estimate > diffs["medium"].estimate > diffs["heavy"].estimate
+
+
+def test_first_layer_columns_recover_the_segments_where_data_suffice(chapter):
+    setup, run = chapter["setup"], chapter["run"]
+    embedding = run["model"].hidden_layer.weight.detach().numpy().T
+    everywhere = next_window.truth_agreement(embedding, setup)
+    frequent = next_window.truth_agreement(embedding, setup, top=100)
+    # the chapter's all-pairs number, computed its way
+    truth = setup.sim.truth
+    profile = truth.emission[:, truth.category_index(setup.category_ids)].T
+    assert everywhere == pytest.approx(windows.similarity_agreement(
+        windows.cosine_similarity_matrix(embedding), windows.cosine_similarity_matrix(profile)))
+    # positive over all pairs ("only"), higher among the frequent categories ("rises to")
+    assert 0 < everywhere < frequent
+    # popularity is steep: the 100 most frequent categories carry most of the training events
+    counts = setup.split.train["category_id"].value_counts()
+    assert counts.iloc[:100].sum() / counts.sum() > 0.5
 
 
 def test_the_mlp_scores_are_a_distribution_per_user(chapter):
@@ -147,3 +196,37 @@ def test_hidden_size_exercise_finds_what_its_solution_says(chapter):
     assert best[8] < best[32] < best[256]
     assert best[256] - best[32] < best[32] - best[8]
     assert readable[32] < readable[8] < readable[256]
+
+
+def test_scaling_exercise_finds_what_its_solution_says(chapter):
+    """ex-mlp-scaling: raw counts, log1p and standardised log1p inputs tie on the validation day
+    by the book's rule; raw counts saturate the largest share of the interest vector."""
+    import dataclasses
+
+    setup, inputs = chapter["setup"], chapter["run"]["inputs"]
+    split = setup.split
+    vocab = il.features.CategoryVocabulary(setup.category_ids)
+    users = il.features.UserVocabulary.fit(split.train)
+
+    def saturated(model, x):
+        with torch.no_grad():
+            v = model.interest(torch.tensor(x)).numpy()
+        return float(((v < 0.01) | (v > 0.99)).mean())
+
+    best = {"scaled": chapter["run"]["history"].best_valid}
+    share = {"scaled": saturated(chapter["run"]["model"], inputs.x_valid)}
+    with threadpool_limits(1):
+        for transform in ("none", "log1p"):
+            tr = windows.next_window_examples(split.train, vocab, users, inputs.ends,
+                                              weights=inputs.weights, transform=transform)
+            va = windows.next_window_examples(split.history("test"), vocab, users,
+                                              [split.train_end], weights=inputs.weights,
+                                              transform=transform)
+            unscaled = dataclasses.replace(inputs, x_fit=tr.subset(tr.active).inputs,
+                                           x_valid=va.inputs)
+            model, history = next_window.fit_interest_mlp(unscaled, setup.n_categories,
+                                                          seed=SEED, device="cpu")
+            best[transform], share[transform] = history.best_valid, saturated(model, va.inputs)
+    top = max(best.values())
+    assert all(metrics.is_tie(value, top) for value in best.values()), best
+    assert max(share, key=share.get) == "none", share

@@ -50,7 +50,8 @@ def chapter():
     ceiling = cold_start.ceiling_table(setup, case, results, best_key)
     return dict(setup=setup, case=case, results=results, curve=curve, table=table,
                 best_key=best_key, ceiling=ceiling, valid_table=valid_table,
-                valid_case=valid_case, shares=cold_start_choice.gap_shares(table))
+                valid_case=valid_case, shares=cold_start_choice.gap_shares(table),
+                verdicts=cold_start_choice.popularity_verdicts(results, n_boot=N_BOOT, seed=SEED))
 
 
 def _hr(report, mask=None) -> float:
@@ -77,7 +78,7 @@ def test_the_evaluation_covers_both_kinds_of_cold_start_users(chapter):
     case = chapter["case"]
     pop = chapter["results"][POP]
     assert len(pop) == len(case.users) > 600 and 0.3 < case.is_both_cold.mean() < 0.5
-    assert 0.4 < _hr(pop) < 0.7  # popularity's HR@10 stays well below 1
+    assert 0 < _hr(pop) < 0.5  # 'popularity's HR@10 stays well below 1'
 
 
 def test_the_estimated_exposure_ratio_tracks_the_true_one(chapter):
@@ -105,9 +106,10 @@ def test_the_exposure_correction_helps_every_transfer_from_the_app(chapter):
     gain = metrics.bootstrap_diff_ci(results[(c1, cold_start.CORRECTED)]["HR@10"],
                                      results[(c1, cold_start.AS_IS)]["HR@10"],
                                      n_boot=N_BOOT, seed=SEED)
-    assert gain.low > 0
-    # uncorrected, the own app profile loses to web popularity
-    assert _hr(results[(c1, cold_start.AS_IS)]) < _hr(results[POP])
+    # 'the correction adds [a gain]' (its interval, glued with it, may include 0: c1_gain_note)
+    assert gain.estimate > 0 and gain.low <= gain.estimate <= gain.high
+    # 'uncorrected ... [it] scores [c1_raw], already above web popularity'
+    assert _hr(results[(c1, cold_start.AS_IS)]) > _hr(results[POP])
 
 
 def test_the_best_transfer_beats_popularity_with_a_paired_interval_above_zero(chapter):
@@ -115,6 +117,22 @@ def test_the_best_transfer_beats_popularity_with_a_paired_interval_above_zero(ch
     best, pop = results[chapter["best_key"]], results[POP]
     diff = metrics.bootstrap_diff_ci(best["HR@10"], pop["HR@10"], n_boot=N_BOOT, seed=SEED)
     assert diff.low > 0
+
+
+def test_not_every_transfer_beats_popularity_least_of_all_the_centroids(chapter):
+    """'For [some] of the transfer rows the paired 95 % interval ... does not lie above 0'; 'The
+    centroids (e) are the clearest case': below popularity, as is and exposure-corrected."""
+    verdicts, results = chapter["verdicts"], chapter["results"]
+    assert list(verdicts.index) == cold_start.transfer_rows(chapter["table"])
+    assert 0 < (verdicts["verdict"] != "beats").sum() < len(verdicts)
+    for version in (cold_start.AS_IS, cold_start.CORRECTED):
+        key = ("(e) centroid from web events", version)
+        assert verdicts.loc[key, "verdict"] != "beats"
+        assert _hr(results[key]) < _hr(results[POP])
+    # the transfers that read a person's own app history all beat popularity
+    for key in verdicts.index:
+        if key[0].startswith(("(c1)", "(c2)", "(f) MLP pretrained", "(f) MLP fine-tuned")):
+            assert verdicts.loc[key, "verdict"] == "beats", key
 
 
 def test_the_method_is_chosen_on_the_validation_day_before_the_test_day(chapter):
@@ -135,30 +153,43 @@ def test_the_method_is_chosen_on_the_validation_day_before_the_test_day(chapter)
         pop = valid_case.report(valid_case.scores[POP[0]])["HR@10"]
         for name in ("(b) own web events", "(d) kNN from web events, exposure-corrected",
                      "(e) centroid from web events, exposure-corrected"):
-            np.testing.assert_array_equal(valid_case.report(valid_case.scores[name])["HR@10"], pop)
+            scores = valid_case.scores[name]
+            assert np.all(scores == scores[0]), name  # one ranking for everybody
+            # a popularity ranking: web popularity itself, or for (e) the app users' mean interest,
+            # exposure-corrected (with 500 categories, near-ties can swap a rank-10 category)
+            assert metrics.is_tie(valid_case.report(scores)["HR@10"].mean(), pop.mean()), name
 
 
 def test_the_truth_is_a_ceiling_no_method_reaches(chapter):
-    """'Every share lies below 1 ... and some lie below 0 (methods that serve app interest
-    uncorrected, and the centroids)'."""
+    """'Every share lies below 1 ... and [some] rows lie below 0 for at least one of the two
+    groups', the centroids among them."""
     table, results, shares = chapter["table"], chapter["results"], chapter["shares"]
     truth_ratio = table.loc[cold_start.TRUTH, "× popularity"]
     assert table.loc[cold_start.transfer_rows(table), "× popularity"].max() < truth_ratio
     assert _hr(results[cold_start.TRUTH]) > _hr(results[chapter["best_key"]])
     assert shares.to_numpy().max() < 1
-    for name, version in shares.index:
-        if version == cold_start.AS_IS and (name, cold_start.CORRECTED) in shares.index:
-            assert shares.loc[(name, version)].min() < 0, name
-    assert shares.loc[("(e) centroid from web events", cold_start.CORRECTED)].min() < 0
+    assert 0 < (shares.min(axis=1) < 0).sum() < len(shares)
+    for version in (cold_start.AS_IS, cold_start.CORRECTED):
+        assert shares.loc[("(e) centroid from web events", version)].min() < 0
 
 
 def test_the_chosen_method_closes_part_of_the_gap_and_more_with_an_app_history(chapter):
-    """'closes [a share] of the gap for the people with an app history and [a share] for those
-    without'; 'The app history carries far more of the way' (best share with it > 2 x without)."""
-    shares, best_key = chapter["shares"], chapter["best_key"]
+    """'closes [a share] of the gap for the people with an app history and 0 % for those without
+    — for them it has nothing to read and serves web popularity itself'; 'The app history carries
+    far more of the way' (best share with it > 2 x without); the neighbours and the networks
+    close less of it than the own profile; 'the simplest transfer wins'."""
+    shares, best_key, results = chapter["shares"], chapter["best_key"], chapter["results"]
     with_app, without_app = cold_start_choice.GROUP_COLUMNS
-    assert 0 < shares.loc[best_key, without_app] < shares.loc[best_key, with_app] < 1
+    own = ("(c1) own app profile", cold_start.CORRECTED)
+    assert best_key == own
+    assert 0 < shares.loc[best_key, with_app] < 1
+    assert abs(shares.loc[best_key, without_app]) < 1e-9
+    web_cold = ~_both(chapter, results[POP])
+    np.testing.assert_array_equal(results[best_key]["HR@10"][web_cold],
+                                  results[POP]["HR@10"][web_cold])
     assert shares[with_app].max() > 2 * shares[without_app].max()
+    others = [key for key in shares.index if key[0].startswith(("(c2)", "(f)"))]
+    assert shares.loc[own, with_app] > shares.loc[others, with_app].max()
 
 
 def test_the_segment_mix_and_the_taste_each_carry_part_of_the_truths_gain(chapter):
@@ -168,6 +199,8 @@ def test_the_segment_mix_and_the_taste_each_carry_part_of_the_truths_gain(chapte
     from_app = "truth: segment mix, taste from app counts"
     truth = "truth: segment mix and taste"
     assert 1 < ceiling[segment] < ceiling[truth]
+    # 'on this log the person's taste, not the segment, carries most of it'
+    assert (ceiling[segment] - 1) / (ceiling[truth] - 1) < 0.5
     # a few dozen app events reveal only part of the taste
     assert both[segment] < both[from_app] < both[truth]
 

@@ -1,6 +1,6 @@
 """Chapter 6's claims on the default simulator (seed 0, 5,000 users), with the chapter's calls.
 
-The chapter's LSTM is trained once (about 20 s on a laptop CPU) through the chapter's own call,
+The chapter's LSTM is trained once (well under a minute on a laptop CPU) through the chapter's own call,
 ``trajectories.sequence_model``, whose cache the chapters then reuse. The GRU is left out to keep
 the test fast: it is trained the same way and asserted nowhere else. The leaderboards are the
 chapter's ``trajectories.boards``, averaged over prediction points (as the chapter's main
@@ -12,11 +12,13 @@ from __future__ import annotations
 import pytest
 
 import interest_lib as il
-from interest_lib import baselines, protocol, tasks, trajectories, trajectory
+from interest_lib import baselines, protocol, trajectories, trajectory
 from interest_lib.data.schema import DAY_S
 
 SEED = 0
-CHAPTER_PARAMETERS = {"hidden": 64, "n_components": 8, "window": 64, "epochs": 2}  # its cell
+CHAPTER_PARAMETERS = {"hidden": 32, "n_components": 8, "window": 64, "epochs": 1,
+                      "batch_size": 16}  # its parameters cell
+FIGURE_USERS = 500  # the chapter's figure_users
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +49,12 @@ def test_repeat_last_is_the_best_baseline_for_the_next_category(boards):
     assert board.loc[list(baselines.BASELINE_NAMES), "NDCG@10"].idxmax() == "repeat last"
 
 
-def test_lstm_closes_70_percent_of_the_gap(boards):
-    assert boards["points"]["next category"].loc["LSTM", "gap closed"] >= 0.7
+@pytest.mark.parametrize("target", trajectories.TARGETS)
+def test_lstm_closes_part_of_the_gap_and_the_oracle_stays_out_of_reach(boards, target):
+    """"the LSTM closes X% of the gap ... and the oracle stays out of reach"."""
+    board = boards["points"][target]
+    assert 0 < board.loc["LSTM", "gap closed"] < 1
+    assert board.loc["LSTM", "ΔNDCG@10 high"] < 0
 
 
 @pytest.mark.parametrize("target", trajectories.TARGETS)
@@ -67,35 +73,38 @@ def test_lstm_beats_every_baseline_beyond_the_intervals(boards, target):
     assert board.loc["LSTM", "NDCG@10 low"] > best
 
 
-def test_every_user_counting_once_lowers_the_models_and_the_share_of_the_gap(boards):
-    """"Averaged over users, every method but global popularity and recent popularity scores
-    lower ... and the LSTM closes less of the gap than over points"."""
+def test_every_user_counting_once_lowers_the_methods_that_read_the_history(boards):
+    """"Averaged over users, ... light users, with short histories, are harder to predict from
+    their own past ... and the LSTM closes ... less than over points"."""
     points, users = boards["points"]["next category"], boards["users"]["next category"]
     for method in ("user frequency", "repeat last", "Markov chain", "LSTM", "oracle"):
         assert users.loc[method, "NDCG@10"] < points.loc[method, "NDCG@10"], method
-    for method in ("global popularity", "recent popularity"):
-        assert users.loc[method, "NDCG@10"] > points.loc[method, "NDCG@10"], method
     assert 0 < users.loc["LSTM", "gap closed"] < points.loc["LSTM", "gap closed"]
 
 
 def test_a_migration_is_followed_after_its_first_event(setup, lstm):
     """The LSTM's mass on the new segment grows from the first to the second event of a
     session that starts with a migration; in sessions that stay in the segment it is high from
-    the start."""
+    the start. At the first event after a migration it puts more on the new segment than the
+    Markov chain; at the first event of a session that stays, the chain's bet on the previous
+    category's segment wins."""
     truth, test_task = setup.sim.truth, setup.task("test")
-    masses = {"LSTM": trajectories.segment_mass(lstm[2], truth, setup.category_ids)}
+    markov = baselines.markov_scores(test_task, setup.split.train)
+    masses = {"LSTM": trajectories.segment_mass(lstm[2], truth, setup.category_ids),
+              "Markov chain": trajectories.segment_mass(markov, truth, setup.category_ids)}
     curves, _ = trajectories.migration_curves(test_task, truth, masses)
     after, same = curves["after a migration"], curves["in the same segment"]
     assert after.loc["LSTM", 1] > after.loc["LSTM", 0]
     assert same.loc["LSTM", 0] > after.loc["LSTM", 0]
+    assert after.loc["LSTM", 0] > after.loc["Markov chain", 0]
+    assert same.loc["Markov chain", 0] > same.loc["LSTM", 0]
 
 
 def test_the_shift_hurts_the_markov_chain_fitted_before_it_more_than_the_lstm(setup, lstm):
     """After the promotion the LSTM keeps a larger share of the oracle's NDCG@10 than the
     Markov chain fitted before the shift, on the test day too."""
-    sim, split = setup.sim, setup.split
-    days_task = tasks.next_category_task(sim.events, setup.category_ids,
-                                         sim.truth.start + 2 * DAY_S, split.test_end)
+    sim = setup.sim
+    days_task = trajectories.figure_days(setup, 2, n_users=FIGURE_USERS, seed=SEED)
     scores = trajectories.shift_baselines(setup, days_task)
     scores["LSTM"] = trajectory.trajectory_scores(lstm[0], sim.events, setup.category_ids,
                                                   days_task, context=None, device="cpu")

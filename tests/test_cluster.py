@@ -74,6 +74,19 @@ def test_fit_kmeans_is_seeded_and_takes_centroids_not_labels():
         KMeans(n_clusters=3, init=truth, n_init=1).fit(X)  # labels are not centroids
 
 
+def test_mostly_zero_dense_input_is_fitted_as_a_sparse_copy_with_the_same_result():
+    X, _ = blobs()
+    assert not sp.issparse(clusters.kmeans_input(X))  # dense blobs stay dense
+    wide = np.zeros((len(X), 40))
+    wide[:, [0, 7, 19, 33]] = X  # 10 % nonzero: a sparse copy
+    copy = clusters.kmeans_input(wide)
+    assert sp.issparse(copy) and np.array_equal(copy.toarray(), wide)
+    fitted = clusters.fit_kmeans(wide, 3, seed=2, n_init=3)
+    dense = KMeans(n_clusters=3, n_init=3, random_state=2).fit(wide)
+    assert np.array_equal(fitted.labels_, dense.labels_)
+    np.testing.assert_allclose(fitted.cluster_centers_, dense.cluster_centers_, atol=1e-10)
+
+
 def test_choose_k_finds_the_true_k_and_scores_it():
     X, truth = blobs(k=4)
     scores, labels = clusters.choose_k(X, range(2, 7), seed=0, truth=truth, n_init=4,

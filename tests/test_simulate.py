@@ -61,6 +61,28 @@ def test_every_target_in_range(default_sim):
     assert compare_with_taobao(default_sim.events)["in range"].all()
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_as_predictable_as_real_taobao(seed):
+    """The predictability targets (leave-last-out), for three seeds."""
+    from interest_lib.data.describe import PREDICTABILITY_REFERENCE, predictability_statistics
+
+    stats = predictability_statistics(simulate(seed=seed).events)
+    for name, ref in PREDICTABILITY_REFERENCE.items():
+        low, high = ref["target"]
+        assert low <= stats[name] <= high, (name, stats[name])
+    assert 0.20 <= stats["hr10_popularity"] <= 0.33
+    assert 0.42 <= stats["hr10_user_frequency"] <= 0.55
+    assert 0.33 <= stats["accuracy_repeat_last"] <= 0.45
+    assert 0.17 <= stats["accuracy_most_frequent"] <= 0.30
+    assert stats["hr10_popularity_no_repeats"] <= 0.35
+    assert stats["hr10_user_frequency_no_repeats"] <= 0.45
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_log_and_memory_targets_hold_for_other_seeds(seed):
+    assert compare_with_taobao(simulate(seed=seed).events)["in range"].all()
+
+
 # --- structure ------------------------------------------------------------------------------------
 
 
@@ -232,3 +254,38 @@ def test_oracle_rows_select_the_same_predictions():
     mask = (sim.events["timestamp"] % 3 == 0).to_numpy()
     np.testing.assert_allclose(oracle_next_category(sim, mask), full[mask])
     np.testing.assert_allclose(oracle_next_category(sim, np.flatnonzero(mask)), full[mask])
+
+
+@pytest.mark.parametrize("memory", [0.0, 1.0])
+def test_oracle_matches_the_reference_filter_at_every_memory(memory):
+    sim = simulate(n_users=30, seed=5, memory=memory)
+    probs = oracle_next_category(sim)
+    for user_id in sim.truth.user_ids[:6]:
+        rows, expected = _forward_filter_one_user(sim, user_id)
+        np.testing.assert_allclose(probs[rows], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_category_sampler_draws_from_the_taste_weighted_emission():
+    """The rejection sampler gives P(c) proportional to emission[p, s, c] * taste[u, c]."""
+    from interest_lib.data.simulation_stages import _sample_categories
+
+    rng = np.random.default_rng(0)
+    emission = rng.dirichlet(np.full(7, 0.5), size=(2, 3))  # (P, S, C)
+    taste = rng.gamma(0.3, 1 / 0.3, size=(4, 7)) + 1e-3  # (U, C)
+    n = 200_000
+    platform, segment, user = np.ones(n, int), np.full(n, 2), np.full(n, 3)
+    draws = _sample_categories(np.random.default_rng(1), emission, taste, platform, segment, user)
+    expected = emission[1, 2] * taste[3] / (emission[1, 2] * taste[3]).sum()
+    observed = np.bincount(draws, minlength=7) / n
+    assert np.all(np.abs(observed - expected) <= 4 * np.sqrt(expected / n) + 1e-4)
+
+
+def test_memory_sets_how_much_session_order_tells():
+    from interest_lib.data.describe import session_order_lift
+
+    none = session_order_lift(simulate(n_users=3000, seed=1, memory=0.0).events)
+    full = session_order_lift(simulate(n_users=3000, seed=1, memory=1.0).events)
+    assert abs(none["lift"] - 1.0) < 0.03  # order tells nothing beyond the preference
+    assert full["lift"] > 1.3
+    with pytest.raises(ValueError, match="memory"):
+        SimulationParams(memory=1.5)

@@ -93,13 +93,16 @@ def oracle_next_category(
     kappa, beta = truth.repeat_prob, truth.preference_weight
     pref = truth.user_preference
     alpha = np.zeros_like(pref)
+    emission, taste = truth.emission_by_platform, truth.user_taste  # (P, S, C), (U, C)
+    # P(c | s, platform, user) = emission[p, s, c] * taste[u, c] / norm[u, p, s]; no (m, S, C) array
+    norm = np.einsum("uc,psc->ups", taste, emission)
 
     by_position = np.argsort(position, kind="stable")
     bounds = np.searchsorted(position[by_position], np.arange(position.max() + 2))
     for k in range(position.max() + 1):
         idx = by_position[bounds[k] : bounds[k + 1]]
-        u = user_index[idx]
-        e = truth.user_emission(u, platform[idx])  # (m, S, C)
+        u, plat = user_index[idx], platform[idx]
+        user_norm = norm[u, plat]  # (m, S)
         if k == 0:
             prior = pref[u]
             ns = np.ones(len(idx), dtype=bool)
@@ -113,9 +116,14 @@ def oracle_next_category(
             ns = new_session[idx]
             back_to_preference = truth.shifted_preference(u, after_shift[idx])
             prior = np.where(ns[:, None], (1 - beta) * moved + beta * back_to_preference, a)
-        mixture = np.einsum("ms,msc->mc", prior, e)
+        weights = prior / user_norm
+        mixture = np.empty((len(idx), emission.shape[2]))
+        for p in (0, 1):
+            on = plat == p  # einsum, not @: a row must not depend on the other rows of its batch
+            mixture[on] = np.einsum("ms,sc->mc", weights[on], emission[p])
+        mixture *= taste[u]
         c = category[idx]
-        lik = e[np.arange(len(idx)), :, c]  # (m, S)
+        lik = emission[plat, :, c] * (taste[u, c][:, None] / user_norm)  # (m, S)
         if k > 0:
             repeat = (~ns) & (category[idx - 1] == c)
             lik = np.where(ns[:, None], lik, (1 - kappa) * lik + kappa * repeat[:, None])

@@ -13,6 +13,9 @@ The generative story is a hidden Markov model over *sessions*:
 
    .. math:: A_u = (1-\\beta)\\,G + \\beta\\,\\mathbf{1}\\pi_u^\\top ,
 
+   with ``memory`` :math:`= 1-\\beta` (0: sessions drawn afresh from the preference, so their order
+   tells nothing more about the user),
+
    where :math:`G` is a global sticky matrix with structured migrations (baby → home,
    fashion → beauty, ...) and :math:`\\pi_u` the user's preference. A *promotion shift* at
    ``shift_time`` replaces :math:`G` by another matrix that pulls people towards a promoted
@@ -93,7 +96,7 @@ class SimulationParams:
 
     n_users: int = 5000
     """Number of people; the log holds about 90 events per person."""
-    n_categories: int = 60
+    n_categories: int = 500
     """Number of product categories ``C``; at least twice ``n_segments``."""
     n_segments: int = 6
     """Number of latent interest segments ``S``."""
@@ -113,23 +116,28 @@ class SimulationParams:
     """Standard deviation of the log of the number of sessions per user."""
     session_continue_prob: float = 0.75
     """Probability that a session goes on after each event (geometric session length)."""
-    repeat_prob: float = 0.4
+    repeat_prob: float = 0.45
     """Probability that an event repeats the previous category of its session."""
     reuse_item_prob: float = 0.5
     """Probability that a repeated category re-views the very same item."""
-    preference_concentration: float = 0.1
+    preference_concentration: float = 0.05
     """Total Dirichlet concentration of users' segment preferences (small: focused users)."""
-    preference_weight: float = 0.8
-    """Weight ``beta`` of the user's own preference in every between-session move."""
-    taste_shape: float | None = 1.5
+    memory: float = 0.5
+    """How much a session's segment depends on the previous session's beyond the user's preference:
+    the weight ``1 - beta`` of the global matrix ``G`` in every between-session move, in [0, 1].
+    0: every session draws its segment afresh from ``pi_u``, so the order of a user's sessions
+    carries no information beyond their preference; 1: the segment moves by ``G`` alone."""
+    taste_shape: float | None = 0.2
     """Gamma shape of a user's taste per category (small: strong favourites; ``None``: none)."""
     stickiness: tuple[float, float] = (0.75, 0.6)
     """Probability of staying in the segment under ``G``, before and after the shift."""
     promotion_pull: float = 0.15
     """After the shift, ``pi_u`` becomes ``(1 - pull) pi_u + pull e_promoted``."""
+    category_zipf: float = 1.15
+    """Zipf exponent of the categories' weights inside a segment's emission row (small: flat)."""
     overlap: int = 4
     """Number of categories each segment shares with each neighbouring segment."""
-    background: float = 0.03
+    background: float = 0.15
     """Emission mass spread evenly over all categories (so no category is impossible)."""
     web_exposure_sigma: float = 0.8
     """Spread of the log-normal category exposure of the web platform (the domain shift)."""
@@ -153,6 +161,8 @@ class SimulationParams:
             raise ValueError("cold_start_day must lie inside the window")
         if len(self.resolved_segment_names) != self.n_segments:
             raise ValueError("segment_names must name every segment")
+        if not 0.0 <= self.memory <= 1.0:
+            raise ValueError("memory must lie in [0, 1]")
         if len(self.group_shares) != len(USER_GROUPS):
             raise ValueError(f"group_shares needs one share per group of {USER_GROUPS}")
 
@@ -208,7 +218,7 @@ class SimulationTruth:
     emission_by_platform: np.ndarray  # (P, S, C) P(category | segment, platform)
     transition_before: np.ndarray  # (S, S) global matrix G before the promotion shift
     transition_after: np.ndarray  # (S, S) global matrix G after the shift
-    preference_weight: float  # beta in A_u = (1 - beta) G + beta 1 pi_u^T
+    memory: float  # 1 - beta in A_u = (1 - beta) G + beta 1 pi_u^T
     promotion_pull: float  # after the shift pi_u is replaced by (1 - pull) pi_u + pull e_promoted
     repeat_prob: float  # P(an event repeats the previous event's category within a session)
     promoted_segment: int
@@ -225,6 +235,11 @@ class SimulationTruth:
     event_session: np.ndarray  # (N,) int64, global session id of every event row
     item_ids: np.ndarray = field(repr=False)  # (n_items,) int64
     item_category: np.ndarray = field(repr=False)  # (n_items,) category index of every item
+
+    @property
+    def preference_weight(self) -> float:
+        """``beta = 1 - memory``, the weight of the user's preference in a between-session move."""
+        return 1.0 - self.memory
 
     def user_transition(self, user_index: int, after_shift: bool) -> np.ndarray:
         """The (S, S) transition matrix of one user, before or after the promotion shift."""
@@ -364,7 +379,7 @@ def _assemble(
         emission_by_platform=world.emission_pf,
         transition_before=world.transition_before,
         transition_after=world.transition_after,
-        preference_weight=p.preference_weight,
+        memory=p.memory,
         promotion_pull=p.promotion_pull,
         repeat_prob=p.repeat_prob,
         promoted_segment=world.promoted,

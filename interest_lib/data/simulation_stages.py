@@ -31,7 +31,12 @@ _HOURLY_ACTIVITY = np.array(
 
 
 def _segment_emission(
-    rng: np.random.Generator, n_segments: int, n_categories: int, overlap: int, background: float
+    rng: np.random.Generator,
+    n_segments: int,
+    n_categories: int,
+    overlap: int,
+    background: float,
+    zipf: float,
 ) -> np.ndarray:
     """Sparse, overlapping, long-tailed (S, C) emission rows."""
     block = n_categories // n_segments
@@ -42,7 +47,7 @@ def _segment_emission(
         nxt = perm[((s + 1) % n_segments) * block : ((s + 1) % n_segments) * block + overlap]
         prv = perm[((s - 1) % n_segments) * block : ((s - 1) % n_segments) * block + overlap]
         support = np.unique(np.concatenate([own, nxt, prv]))
-        weights = (1.0 + rng.permutation(len(support))) ** -1.3
+        weights = (1.0 + rng.permutation(len(support))) ** -zipf
         emission[s, support] = weights
     emission /= emission.sum(axis=1, keepdims=True)
     emission = (1.0 - background) * emission + background / n_categories
@@ -93,17 +98,31 @@ def _sample_categories(
     platform: np.ndarray,
     segment: np.ndarray,
     user: np.ndarray,
-    chunk: int = 250_000,
 ) -> np.ndarray:
-    """One category per event from its user's taste-weighted emission row, in chunks."""
-    n = len(platform)
-    out = np.empty(n, dtype=np.int64)
-    u01 = rng.random(n)
-    for lo in range(0, n, chunk):
-        hi = min(lo + chunk, n)
-        w = emission_pf[platform[lo:hi], segment[lo:hi]] * taste[user[lo:hi]]
-        cum = np.cumsum(w, axis=1)
-        out[lo:hi] = (cum < (u01[lo:hi] * cum[:, -1])[:, None]).sum(axis=1)
+    """One category per event from its user's taste-weighted emission row, ``(n_events,)``.
+
+    Rejection sampling, so no (events x C) array is ever built: a category is proposed from the
+    emission row of the event's platform and segment (one ``searchsorted`` in the stacked
+    cumulative rows) and accepted with probability ``taste[user, c] / max_c taste[user, c]``;
+    rejected events propose again. The accepted category has probability proportional to
+    ``emission_pf[platform, segment, c] * taste[user, c]``, exactly.
+    """
+    n_platforms, n_segments, n_categories = emission_pf.shape
+    cum = np.cumsum(emission_pf.reshape(-1, n_categories), axis=1)
+    cum /= cum[:, -1:]
+    row = platform * n_segments + segment
+    stacked = (cum + np.arange(len(cum))[:, None]).ravel()
+    top_taste = taste.max(axis=1)
+    out = np.empty(len(row), dtype=np.int64)
+    todo = np.arange(len(row))
+    while len(todo):
+        r = row[todo]
+        flat = np.searchsorted(stacked, r + rng.random(len(todo)), side="right")
+        proposal = np.minimum(flat - r * n_categories, n_categories - 1)
+        u = user[todo]
+        accept = rng.random(len(todo)) * top_taste[u] < taste[u, proposal]
+        out[todo[accept]] = proposal[accept]
+        todo = todo[~accept]
     return out
 
 
@@ -129,7 +148,7 @@ class _World:
 def _draw_world(rng: np.random.Generator, p: SimulationParams) -> _World:
     """Emission rows, platform exposure, migration matrices, segment popularity, category ids."""
     S, C = p.n_segments, p.n_categories
-    emission = _segment_emission(rng, S, C, p.overlap, p.background)
+    emission = _segment_emission(rng, S, C, p.overlap, p.background, p.category_zipf)
     exposure = np.ones((2, C))
     exposure[1] = np.exp(rng.normal(0.0, p.web_exposure_sigma, size=C))
     exposure[1] /= exposure[1].mean()
@@ -332,7 +351,7 @@ def _draw_segment_path(
         pref = preference[sess_user[cur]]
         pref = np.where(after_shift[:, None], (1.0 - pull) * pref, pref)
         pref[after_shift, promoted] += pull
-        probs = (1.0 - p.preference_weight) * probs + p.preference_weight * pref
+        probs = p.memory * probs + (1.0 - p.memory) * pref
         sess_segment[cur] = _sample_rows(rng, probs)
     return sess_segment
 

@@ -19,7 +19,9 @@ The pieces of chapter 4, reusable on any event table:
 
 KMeans and the other fits here run on one thread: on the few thousand rows of a chapter that is as
 fast as several threads, and it avoids OpenMP / BLAS threads competing with other processes for the
-cores, which can slow a fit down by an order of magnitude.
+cores, which can slow a fit down by an order of magnitude. Mostly-zero dense input (TF-IDF user
+vectors over hundreds of categories) is fitted as a sparse copy (:func:`kmeans_input`): the same
+algorithm on the same numbers, several times faster.
 """
 
 from __future__ import annotations
@@ -105,6 +107,26 @@ def dominant_segment(
 # --------------------------------------------------------------------------------------------
 
 
+SPARSE_BELOW: float = 0.25
+"""Dense input with a smaller share of nonzero entries is clustered as a sparse CSR copy."""
+
+
+def kmeans_input(X: ArrayLike | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
+    """``X`` as KMeans gets it here: a CSR copy when it is dense and mostly zeros
+    (fewer than :data:`SPARSE_BELOW` nonzero entries), else unchanged.
+
+    scikit-learn's KMeans runs the same Lloyd iterations on sparse input, touching only the
+    nonzero entries: on TF-IDF user vectors over 500 categories that is several times faster. The
+    result equals the dense fit up to floating-point rounding.
+    """
+    if sp.issparse(X):
+        return X
+    X = np.asarray(X)
+    if X.ndim == 2 and X.size and np.count_nonzero(X) < SPARSE_BELOW * X.size:
+        return sp.csr_matrix(X)
+    return X
+
+
 def fit_kmeans(
     X: ArrayLike | sp.spmatrix,
     n_clusters: int,
@@ -130,12 +152,14 @@ def fit_kmeans(
         ``(n_clusters, n_features)`` — not labels.
     max_iter
         Iterations per restart.
+
+    Mostly-zero dense ``X`` is fitted as a sparse copy (:func:`kmeans_input`).
     """
     model = KMeans(
         n_clusters=n_clusters, init=init, n_init=n_init, max_iter=max_iter, random_state=seed
     )
     with threadpool_limits(limits=1):
-        return model.fit(X)
+        return model.fit(kmeans_input(X))
 
 
 def choose_k(
@@ -176,6 +200,7 @@ def choose_k(
         ``truth``, ``ari`` and ``nmi`` against it. With ``return_labels``, also a dict
         ``{k: (n,) labels}``.
     """
+    X = kmeans_input(X)  # mostly-zero dense input: a sparse copy, for the fits and the silhouette
     n = X.shape[0]
     rng = np.random.default_rng(seed)
     sample = (

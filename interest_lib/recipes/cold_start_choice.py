@@ -9,7 +9,8 @@ web with web events on the validation day, with the same calls as on the test da
 :func:`~interest_lib.recipes.cold_start_mlp.learning_curve`); the chapter picks the best there
 (:func:`~interest_lib.recipes.cold_start.best_transfer`) and reports it on the test day.
 :func:`gap_shares` measures every method against the truth's ceiling, as a share of the gap from
-web popularity to the truth.
+web popularity to the truth; :func:`popularity_verdicts` says which transfers beat web popularity
+at all (paired bootstrap interval of the difference in HR@10).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 from interest_lib.data import features
 from interest_lib.data.schema import DAY_S
 from interest_lib.data.split import split_by_time
+from interest_lib.evaluation import metrics
 from interest_lib.recipes import cold_start, cold_start_mlp
 from interest_lib.recipes.protocol import BookSetup
 
@@ -132,3 +134,39 @@ def share_range(shares: pd.DataFrame, rows: Any = None) -> tuple[float, float]:
     """``(lowest, highest)`` share in ``shares`` (of ``rows`` only, if given), over both groups."""
     values = np.asarray(shares.loc[list(rows)] if rows is not None else shares, dtype=np.float64)
     return float(values.min()), float(values.max())
+
+
+def popularity_verdicts(
+    results: Any, *, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """Does each transfer method beat web popularity? Paired differences in HR@10 over people.
+
+    Parameters
+    ----------
+    results
+        :func:`~interest_lib.recipes.cold_start.all_methods`: ``(method, version)`` → per-person
+        report, with web popularity.
+    n_boot, seed
+        Of :func:`~interest_lib.evaluation.metrics.bootstrap_diff_ci`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per transfer method (c) to (f): ``difference`` (method − popularity), ``low``,
+        ``high`` (95 % paired interval) and ``verdict``: ``"beats"`` when the interval lies above
+        0, ``"loses to"`` when it lies below 0, else ``"does not measurably beat"``.
+    """
+    popularity = results[cold_start.POPULARITY]["HR@10"]
+    rows = {}
+    for key in results:
+        if not key[0].startswith(("(c", "(d", "(e", "(f")):
+            continue
+        diff = metrics.bootstrap_diff_ci(results[key]["HR@10"], popularity, n_boot=n_boot,
+                                         seed=seed)
+        verdict = ("beats" if diff.low > 0 else
+                   ("loses to" if diff.high < 0 else "does not measurably beat"))
+        rows[key] = {"difference": diff.estimate, "low": diff.low, "high": diff.high,
+                     "verdict": verdict}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(list(rows), names=["method", "version"])
+    return table

@@ -2,6 +2,7 @@ r"""Chapter 7's comparison of every method: the leaderboard's verdicts, cold-sta
 
 :func:`leaderboard_summary` reads a :func:`~interest_lib.evaluation.leaderboard.leaderboard` of
 every method (best method, ties, best learned model against the best baseline);
+:func:`validated_transfer` takes chapter 5's choice of a transfer method on the validation day and
 :func:`cold_start_comparison` puts chapter 5's transfer methods and the next-category methods on
 chapter 5's cold-start users; :func:`item_lists`, :func:`item_score_functions`,
 :func:`item_leaderboard` and :func:`example_list_user` build and evaluate top-N item lists.
@@ -104,12 +105,90 @@ READS_EVENTS: tuple[str, ...] = ("user frequency", "repeat last", "Markov chain"
 """Next-category methods that update their score after every event of the user."""
 
 
+def transfer_label(key: tuple[str, str]) -> str:
+    """Chapter 7's name of a row ``(method, version)`` of chapter 5's method table.
+
+    Exposure-corrected methods carry their version in the name, as the keys of
+    :attr:`~interest_lib.recipes.cold_start.ColdStartCase.scores` do; the others are named alone.
+    """
+    from interest_lib.recipes.cold_start import CORRECTED
+
+    name, version = key
+    return f"{name}, {version}" if version == CORRECTED else name
+
+
+def validated_transfer(
+    setup: Any,
+    cold: Any,
+    names: Sequence[str],
+    *,
+    seed: int = 0,
+    device: Any = None,
+) -> dict[str, Any]:
+    """Chapter 5's choice of a transfer method on the validation day, among ``names``.
+
+    Runs chapter 5's rehearsal, :func:`~interest_lib.recipes.cold_start_choice.validation_table`
+    (the book's protocol moved one day earlier, with chapter 5's settings and ``cold``'s ``k``
+    and prior strength), and picks with :func:`~interest_lib.recipes.cold_start.best_transfer`
+    among the transfer methods (c) to (f) whose :func:`transfer_label` is in ``names``; the test
+    day is never looked at. The validation HR@10 are cached (:func:`~interest_lib.recipes.cache.cached`).
+
+    Parameters
+    ----------
+    setup
+        The protocol (:class:`~interest_lib.recipes.protocol.BookSetup`).
+    cold
+        :func:`~interest_lib.recipes.cold_start.cold_start_case` of the test day.
+    names
+        The transfer methods the comparison shows (keys of its ``transfer_scores``).
+    seed, device
+        As chapter 5.
+
+    Returns
+    -------
+    dict
+        ``chosen`` (the label chosen among ``names``), ``chapter5`` (chapter 5's own choice among
+        all its methods, as :func:`~interest_lib.recipes.cold_start.method_label` names it; it
+        may be a method this comparison does not show) and ``valid_hr`` (label → validation
+        HR@10 of every transfer row, a :class:`pandas.Series`).
+    """
+    from interest_lib.models import training
+    from interest_lib.recipes import cold_start, cold_start_choice
+    from interest_lib.recipes.cache import cached, code_version, fingerprint
+    from interest_lib.recipes.protocol import _PROTOCOL_MODULES
+
+    target = training.best_device(device)
+    params = {"data": setup.key, "users": fingerprint(cold.users), "k": cold.k,
+              "strength": cold.strength, "seed": seed, "device": target.type}
+
+    def compute() -> dict[str, np.ndarray]:
+        table, _ = cold_start_choice.validation_table(setup, cold, seed=seed, device=target)
+        rows = cold_start.transfer_rows(table)
+        own = cold_start.best_transfer(table)
+        return {"labels": np.array([transfer_label(key) for key in rows]),
+                "hr": table.loc[rows, "HR@10"].to_numpy(dtype=np.float64),
+                "chapter5": np.array(cold_start.method_label(own, table.index))}
+
+    code = code_version(_PROTOCOL_MODULES + ("cold_start", "cold_start_choice", "cold_start_mlp",
+                                             "interest_mlp", "training", "transfer", "baselines"),
+                        (validated_transfer, transfer_label))
+    stored = cached("cold_start_validation", params, compute, code=code)
+    valid_hr = pd.Series(stored["hr"], index=[str(label) for label in stored["labels"]],
+                         name="validation HR@10")
+    shown = valid_hr[valid_hr.index.isin(list(names))]
+    if shown.empty:
+        raise ValueError("none of the transfer methods in names is a row of chapter 5's table")
+    return {"chosen": str(shown.idxmax()), "chapter5": str(stored["chapter5"]),
+            "valid_hr": valid_hr}
+
+
 def cold_start_comparison(
     cold: Any,
     transfer_scores: Mapping[str, np.ndarray],
     test_scores: Mapping[str, np.ndarray],
     task: NextCategoryTask,
     *,
+    chosen: str,
     popularity: str = "(a) web popularity",
     n_boot: int = 1000,
     seed: int = 0,
@@ -131,6 +210,9 @@ def cold_start_comparison(
         Method → ``(len(task), C)`` scores of the next-category methods.
     task
         The test day's prediction points.
+    chosen
+        The transfer method chosen on the validation day (:func:`validated_transfer`); the
+        comparisons are made with it, never with the test day's best.
     popularity
         The transfer baseline (first of ``transfer_scores`` apart from the references).
     n_boot, seed
@@ -143,11 +225,18 @@ def cold_start_comparison(
         (ch. 5), static", "reads earlier events" or "static"), ``table`` (HR@10 and NDCG@10 with
         95 % intervals resampling people, relative to ``popularity``, sorted by HR@10),
         ``on_points`` (which cold-start events are points of ``task``), ``hr`` (method → mean
-        HR@10), ``transfer`` (the transfer methods), ``best_transfer`` (the best that is not
-        ``popularity``), ``best_sequence`` and ``weakest_sequence`` (of :data:`READS_EVENTS`),
+        HR@10), ``transfer`` (the transfer methods), ``best_transfer`` (``chosen``),
+        ``test_best_transfer`` (the highest test-day HR@10 apart from ``popularity``, shown for
+        comparison only), ``best_sequence`` and ``weakest_sequence`` (of :data:`READS_EVENTS`),
         ``transfer_vs_popularity`` and ``sequence_vs_transfer`` (paired intervals of the
-        per-person HR@10 differences, :func:`~interest_lib.evaluation.metrics.bootstrap_diff_ci`).
+        per-person HR@10 differences of ``chosen`` against ``popularity`` and of
+        ``best_sequence`` against ``chosen``,
+        :func:`~interest_lib.evaluation.metrics.bootstrap_diff_ci`).
     """
+    transfer = [name for name in transfer_scores if name not in REFERENCES]
+    if chosen not in transfer or chosen == popularity:
+        raise ValueError(f"chosen must be a transfer method other than {popularity!r}, "
+                         f"got {chosen!r}")
     position = cold.task_positions(task)  # each cold-start web event among the task's points
     on_points = position >= 0  # events with an earlier event of the user (and a known category)
     reports, kind = {}, {}
@@ -163,7 +252,8 @@ def cold_start_comparison(
     board = leaderboard(reports, people, average="users", metric="HR@10",
                         columns=("HR@10", "NDCG@10"), ceiling=REFERENCES, n_boot=n_boot, seed=seed)
     table = formatted(board, ("HR@10", "NDCG@10"), intervals=("HR@10", "NDCG@10"))
-    table.insert(0, "kind", [kind[name] for name in board.index])
+    table.insert(0, "kind", [kind[name] + (", chosen on validation" if name == chosen else "")
+                             for name in board.index])
     table["HR@10 vs web popularity"] = [f"{hr[name] / hr[popularity] - 1:+.1%}"
                                         for name in board.index]
 
@@ -171,15 +261,14 @@ def cold_start_comparison(
         return metrics.bootstrap_diff_ci(reports[a]["HR@10"].to_numpy(),
                                          reports[b]["HR@10"].to_numpy(), n_boot=n_boot, seed=seed)
 
-    transfer = [name for name in transfer_scores if name not in REFERENCES]
-    best_transfer = max(transfer[1:], key=hr.get)  # the best method that is not popularity
+    test_best = max((name for name in transfer if name != popularity), key=hr.get)
     reading = [name for name in READS_EVENTS if name in test_scores]
     best_sequence, weakest_sequence = max(reading, key=hr.get), min(reading, key=hr.get)
     return {"reports": reports, "kind": kind, "table": table, "on_points": on_points, "hr": hr,
-            "transfer": transfer, "best_transfer": best_transfer, "best_sequence": best_sequence,
-            "weakest_sequence": weakest_sequence,
-            "transfer_vs_popularity": paired(best_transfer, popularity),
-            "sequence_vs_transfer": paired(best_sequence, best_transfer)}
+            "transfer": transfer, "best_transfer": chosen, "test_best_transfer": test_best,
+            "best_sequence": best_sequence, "weakest_sequence": weakest_sequence,
+            "transfer_vs_popularity": paired(chosen, popularity),
+            "sequence_vs_transfer": paired(best_sequence, chosen)}
 
 
 # --------------------------------------------------------------------------------------------

@@ -375,8 +375,9 @@ def sampled_summary(table: pd.DataFrame, tolerance: float | None = None) -> dict
         methods separated in full NDCG@10); ``collapsed`` (``"100"``, ``"1"``: of those, the
         pairs that tie under the sampled protocol); ``reversal``: ``(gap, winner, loser, column,
         sampled_gap)``, the pair with the largest relative full-NDCG@10 gap whose order the
-        sampled ``column`` turns round (by any amount; ``sampled_gap`` is the loser's lead there,
-        a relative difference), or ``None``.
+        sampled ``column`` turns round beyond the tie rule (``sampled_gap``, the loser's lead
+        there as a relative difference, at least ``tolerance``); if no pair turns round that
+        clearly, the same among the pairs turned round by any amount; ``None`` if none is.
     """
     from interest_lib.evaluation.metrics import TIE_TOLERANCE, relative_difference
 
@@ -402,7 +403,8 @@ def sampled_summary(table: pd.DataFrame, tolerance: float | None = None) -> dict
         summary["collapsed"][key] = int(sum(abs(lead[pair]) < tolerance for pair in separated))
         reversals += [(gaps[pair], *pair, column, lead[pair]) for pair in gaps
                       if gaps[pair] > 0 and lead[pair] > 0]
-    summary["reversal"] = max(reversals) if reversals else None
+    clear = [reversal for reversal in reversals if reversal[4] >= tolerance]
+    summary["reversal"] = max(clear or reversals) if reversals else None
     return summary
 
 

@@ -1,10 +1,14 @@
 r"""Chapter 3's recipe: the interest MLP trained on next-window targets, as a per-user score.
 
 The pieces, in the chapter's order: :func:`weighting_forecasts` (which behaviour weighting),
-:func:`mlp_inputs` (examples without looking ahead, scaled), :func:`mlp_loss` and
-:func:`fit_interest_mlp` (training), :func:`mlp_logits`; :func:`train_interest_mlp` runs them
-with :data:`MLP_DEFAULTS`. :func:`next_day_scores` and :func:`score_table` compare the MLP with
-the baselines; :func:`interest_mlp_scores` and :func:`static_user_scores` serve chapter 7.
+:func:`mlp_inputs` (examples without looking ahead, scaled), :func:`mlp_loss`,
+:func:`fit_interest_mlp` and :func:`fit_on_windows` (training), :func:`mlp_logits`;
+:func:`train_interest_mlp` runs them with :data:`MLP_DEFAULTS`. :func:`fit_softmax_regression`
+trains the linear model on the same inputs, the same way. :func:`next_day_scores` and
+:func:`score_table` compare the MLP with the baselines; :func:`repeat_share`,
+:func:`seen_popularity_share` and :func:`truth_agreement` (with :func:`frequent_categories`)
+measure what the chapter explains them with. :func:`interest_mlp_scores` and
+:func:`static_user_scores` serve chapter 7.
 """
 
 from __future__ import annotations
@@ -149,6 +153,31 @@ def mlp_loss(model: Any, batch: tuple[Any, Any]) -> Any:
     return interest_mlp.soft_cross_entropy(model(inputs), target)
 
 
+def fit_on_windows(model: Any, inputs: MlpInputs, h: Mapping[str, Any], seed: int, target: Any,
+                    progress: bool) -> Any:
+    """Train ``model`` on :func:`mlp_inputs`; return its training history.
+
+    :func:`mlp_loss` on mini-batches of the training examples (AdamW with ``h``'s ``lr`` and
+    ``weight_decay``), NDCG@10 on the validation day after every epoch, early stopping after
+    ``h["patience"]`` epochs without improvement, the best epoch's weights restored; on one CPU
+    thread.
+    """
+    import torch
+
+    with training.one_cpu_thread():
+        x_valid = torch.tensor(inputs.x_valid, device=target)
+
+        def valid_ndcg(model: Any) -> float:
+            return metrics.ndcg_at_k(model(x_valid).cpu().numpy(), inputs.valid_ex.targets, 10)
+
+        return training.fit(
+            model, (torch.tensor(inputs.x_fit), torch.tensor(inputs.fit_ex.targets)),
+            loss_fn=mlp_loss, valid_fn=valid_ndcg, epochs=h["epochs"], lr=h["lr"],
+            weight_decay=h["weight_decay"], patience=h["patience"], device=target, seed=seed,
+            progress=progress,
+        )
+
+
 def fit_interest_mlp(
     inputs: MlpInputs,
     n_categories: int,
@@ -170,27 +199,52 @@ def fit_interest_mlp(
         ``(model, history)``: the model with the weights of its best epoch and its
         :class:`~interest_lib.models.training.History`.
     """
-    import torch
-
     unknown = set(hyper) - set(MLP_DEFAULTS)
     if unknown:
         raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
     h = {**MLP_DEFAULTS, **hyper}  # n_windows is mlp_inputs' business and not used here
     target = training.best_device(device)
-    with training.one_cpu_thread():
-        x_valid = torch.tensor(inputs.x_valid, device=target)
+    training.set_seed(seed)
+    model = interest_mlp.InterestMLP(n_categories, hidden=h["hidden"], dropout=h["dropout"])
+    history = fit_on_windows(model, inputs, h, seed, target, progress)
+    return model, history
 
-        def valid_ndcg(model: Any) -> float:
-            return metrics.ndcg_at_k(model(x_valid).cpu().numpy(), inputs.valid_ex.targets, 10)
 
-        training.set_seed(seed)
-        model = interest_mlp.InterestMLP(n_categories, hidden=h["hidden"], dropout=h["dropout"])
-        history = training.fit(
-            model, (torch.tensor(inputs.x_fit), torch.tensor(inputs.fit_ex.targets)),
-            loss_fn=mlp_loss, valid_fn=valid_ndcg, epochs=h["epochs"], lr=h["lr"],
-            weight_decay=h["weight_decay"], patience=h["patience"], device=target, seed=seed,
-            progress=progress,
-        )
+def fit_softmax_regression(
+    inputs: MlpInputs,
+    n_categories: int,
+    *,
+    seed: int = 0,
+    device: Any = None,
+    progress: bool = False,
+    **hyper: Any,
+) -> tuple[Any, Any]:
+    r"""Multinomial logistic regression, :math:`\hat y = \mathrm{softmax}(Ax + a)`, trained like
+    the MLP.
+
+    The MLP without its hidden layer: one ``torch.nn.Linear(C, C)``, the same loss
+    (:func:`mlp_loss`), the same inputs, AdamW settings, epochs and early stopping on the
+    validation day as :func:`fit_interest_mlp` (``hyper`` overrides :data:`MLP_DEFAULTS`;
+    ``hidden`` and ``dropout`` are not used). With hundreds of categories this is much faster
+    than scikit-learn's ``LogisticRegression`` on the expanded rows of
+    :func:`~interest_lib.data.windows.expand_soft_targets`, which minimises the same objective
+    with an L2 penalty in place of the weight decay.
+
+    Returns
+    -------
+    tuple
+        ``(model, history)`` as :func:`fit_interest_mlp`.
+    """
+    from torch import nn
+
+    unknown = set(hyper) - set(MLP_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
+    h = {**MLP_DEFAULTS, **hyper}
+    target = training.best_device(device)
+    training.set_seed(seed)
+    model = nn.Linear(n_categories, n_categories)
+    history = fit_on_windows(model, inputs, h, seed, target, progress)
     return model, history
 
 
@@ -351,7 +405,8 @@ def _mlp_cache_key(setup: BookSetup, seed: int, target: Any, scaler_on: str,
     params = {"data": setup.key, "seed": seed, "device": target.type, "scaler_on": scaler_on, **h}
     code = code_version(_PROTOCOL_MODULES + ("interest_mlp", "training", "windows"),
                         (train_interest_mlp, weighting_forecasts, better_weighting, mlp_inputs,
-                         mlp_loss, fit_interest_mlp, mlp_logits, _mlp_cache_key))
+                         mlp_loss, fit_on_windows, fit_interest_mlp, mlp_logits,
+                         _mlp_cache_key))
     return params, code
 
 
@@ -404,3 +459,51 @@ def static_user_scores(
     return condition_on_change(out, task)
 
 
+
+
+def repeat_share(examples: windows.WindowExamples) -> float:
+    """Mean share of a user's next window spent in categories they had visited before it.
+
+    Over the examples with activity in the window; "visited" means a positive input (any
+    behaviour in the category before the cut-off).
+    """
+    active = np.asarray(examples.active, dtype=bool)
+    targets = np.asarray(examples.targets[active], dtype=np.float64)
+    seen = np.asarray(examples.inputs[active]) > 0
+    return float(np.mean((targets * seen).sum(axis=1)))
+
+
+def frequent_categories(setup: BookSetup, top: int) -> np.ndarray:
+    """Positions (in ``setup.category_ids``) of the ``top`` categories with most training events."""
+    vocab = features.CategoryVocabulary(setup.category_ids)
+    position = vocab.index(setup.split.train["category_id"].to_numpy(), unknown="minus_one")
+    counts = np.bincount(position[position >= 0], minlength=len(vocab))
+    return np.argsort(-counts, kind="stable")[:top]
+
+
+def truth_agreement(columns: ArrayLike, setup: BookSetup, top: int | None = None) -> float:
+    """Correlation between the cosine similarity of per-category vectors and the truth's.
+
+    ``columns`` is ``(C, d)``, one row per category of ``setup.category_ids`` (e.g. the columns
+    of the MLP's first layer); the truth's vector of a category is its emission profile over the
+    segments. ``top`` keeps only the pairs among the ``top`` categories with most training events
+    (:func:`frequent_categories`); ``None`` uses all pairs.
+    """
+    truth = setup.sim.truth
+    profile = truth.emission[:, truth.category_index(setup.category_ids)].T
+    columns = np.asarray(columns, dtype=np.float64)
+    if top is not None:
+        keep = frequent_categories(setup, top)
+        columns, profile = columns[keep], profile[keep]
+    return windows.similarity_agreement(windows.cosine_similarity_matrix(columns),
+                                        windows.cosine_similarity_matrix(profile))
+
+
+def seen_popularity_share(setup: BookSetup, examples: windows.WindowExamples) -> float:
+    """What :func:`repeat_share` would be if users followed the crowd: the mean training
+    popularity share of the categories each active user had visited before the window."""
+    active = np.asarray(examples.active, dtype=bool)
+    popularity = baselines.popularity_distribution(setup.split.train, setup.category_ids,
+                                                   examples.user_ids[active])
+    seen = np.asarray(examples.inputs[active]) > 0
+    return float(np.mean((np.asarray(popularity, dtype=np.float64) * seen).sum(axis=1)))

@@ -162,3 +162,58 @@ def draw_generative_story(ax: Axes | None = None) -> Axes:
     ax.text(0.1, 0.6, "events in a\nsession\n(< 30 min apart)", fontsize=8, va="center")
     ax.set_title("The simulator's generative story (a hidden Markov model over sessions)")
     return ax
+
+
+def draw_lstm_cell(ax: Axes | None = None) -> Axes:
+    """A diagram of one LSTM step: the cell state runs along the top, four gates read
+    :math:`[h_{t-1}, x_t]`, the forget gate scales the old cell state, the input gate adds the
+    candidate, the output gate reads :math:`\\tanh(c_t)` out as :math:`h_t`."""
+    ax = _axes(ax, (10, 4.2))
+    ax.set_xlim(0, 12)
+    ax.set_ylim(0, 5)
+    ax.axis("off")
+
+    def node(x, y, text, color, w=1.0, h=0.6, round_=True):
+        style = "round,pad=0.05" if round_ else "square,pad=0.05"
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle=style,
+                                    facecolor=color, edgecolor="0.3"))
+        ax.text(x, y, text, ha="center", va="center", fontsize=10)
+
+    def arrow(x0, y0, x1, y1, color="0.3"):
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=12,
+                                     color=color, lw=1.2))
+
+    state_y, gate_y, input_y = 4.2, 2.2, 0.6
+    ax.text(0.2, state_y, "$c_{t-1}$", fontsize=12, va="center")
+    ax.text(11.3, state_y, "$c_t$", fontsize=12, va="center")
+    ax.text(0.2, input_y + 0.9, "$h_{t-1}$", fontsize=12, va="center")
+    ax.text(11.3, 1.5, "$h_t$", fontsize=12, va="center")
+    node(2.0, input_y, "$[h_{t-1},\\, x_t]$", "#fdf0e0", w=1.8)
+    arrow(0.7, input_y + 0.75, 1.4, input_y + 0.32)
+    ax.text(2.0, input_y - 0.55, "$x_t$: this event", ha="center", fontsize=8, color="0.3")
+    gates = [(3.6, "$f_t = \\sigma(\\cdot)$", "forget"), (5.4, "$i_t = \\sigma(\\cdot)$", "input"),
+             (7.2, "$g_t = \\tanh(\\cdot)$", "candidate"), (9.0, "$o_t = \\sigma(\\cdot)$", "output")]
+    for x, label, name in gates:
+        node(x, gate_y, label, "#e8eef7", w=1.6)
+        ax.text(x + 0.85, gate_y + 0.45, name, ha="right", fontsize=8, color="0.3")
+        arrow(2.9, input_y + 0.1, x - 0.3, gate_y - 0.32)
+    arrow(0.8, state_y, 3.35, state_y, "#c44e52")
+    node(3.6, state_y, "$\\times$", "#fbe3e4", w=0.5, h=0.5)
+    arrow(3.6, gate_y + 0.32, 3.6, state_y - 0.27)
+    node(6.3, 3.2, "$\\times$", "#fbe3e4", w=0.5, h=0.5)
+    arrow(5.4, gate_y + 0.32, 6.1, 3.0)
+    arrow(7.2, gate_y + 0.32, 6.5, 3.0)
+    arrow(3.85, state_y, 6.05, state_y, "#c44e52")
+    node(6.3, state_y, "$+$", "#fbe3e4", w=0.5, h=0.5)
+    arrow(6.3, 3.45, 6.3, state_y - 0.27)
+    arrow(6.55, state_y, 11.1, state_y, "#c44e52")
+    node(10.2, 3.2, "$\\tanh$", "#fbe3e4", w=0.7, h=0.5)
+    arrow(10.2, state_y, 10.2, 3.45)
+    node(10.2, 1.5, "$\\times$", "#fbe3e4", w=0.5, h=0.5)
+    arrow(10.2, 2.95, 10.2, 1.75)
+    arrow(9.0, gate_y - 0.32, 9.95, 1.5)
+    arrow(10.45, 1.5, 11.1, 1.5)
+    ax.text(6.3, 4.7, "cell state: changed only by × forget and + input × candidate",
+            ha="center", fontsize=9, color="#c44e52")
+    ax.set_title("One LSTM step")
+    return ax

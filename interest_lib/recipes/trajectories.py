@@ -4,11 +4,12 @@ and the analyses of the chapter.
 Models: :func:`sequence_model`, :func:`sequence_model_result`, :func:`sequence_model_scores`.
 Every method on one task: :func:`method_reports`, :func:`boards`. Trajectories:
 :func:`point_positions`, :func:`segment_mass`, :func:`trajectory_example`,
-:func:`migration_curves`, :func:`shift_baselines`, :func:`per_day_ndcg`.
+:func:`migration_curves`, :func:`figure_days`, :func:`shift_baselines`, :func:`per_day_ndcg`.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -191,6 +192,18 @@ def sequence_model(
 # --------------------------------------------------------------------------------------------
 
 
+_BASELINE_REPORTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _test_baseline_reports(setup: BookSetup, changed: bool) -> dict[str, pd.DataFrame]:
+    """:func:`baseline_reports` of the test day, computed once per setup in this process (the
+    chapter draws several boards; without a disk cache each would score the baselines again)."""
+    per_setup = _BASELINE_REPORTS.setdefault(setup, {})
+    if changed not in per_setup:
+        per_setup[changed] = baseline_reports(setup, changed)
+    return per_setup[changed]
+
+
 def method_reports(
     setup: BookSetup, model_scores: Mapping[str, np.ndarray], changed: bool = False
 ) -> dict[str, pd.DataFrame]:
@@ -218,7 +231,7 @@ def method_reports(
         :data:`~interest_lib.models.baselines.BASELINE_NAMES`), the models, then ``"oracle"``.
     """
     task = setup.task("test", changed)
-    reports = dict(baseline_reports(setup, changed))
+    reports = dict(_test_baseline_reports(setup, changed))
     oracle = reports.pop("oracle")
     for name, scores in model_scores.items():
         reports[name] = point_report(per_changed(scores, setup) if changed else scores, task)
@@ -269,6 +282,43 @@ def boards(
 # --------------------------------------------------------------------------------------------
 # trajectories: segments, migrations, days
 # --------------------------------------------------------------------------------------------
+
+
+def figure_days(
+    setup: BookSetup, first_day: int = 2, n_users: int | None = 500, seed: int = 0
+) -> NextCategoryTask:
+    """The prediction points of every day from ``first_day`` to the end, of a random set of users.
+
+    The per-day figures of chapter 6 score every method on these points. Scoring every day of
+    every user with hundreds of categories takes minutes on a CPU; ``n_users`` users, drawn with
+    ``seed`` among those with such points, are enough for a mean per day.
+
+    Parameters
+    ----------
+    setup
+        The protocol.
+    first_day
+        First day scored, counted from 0.
+    n_users
+        Users kept (``None``: all).
+    seed
+        Seeds the draw.
+
+    Returns
+    -------
+    NextCategoryTask
+        Built on ``setup.events`` with ``setup.category_ids``.
+    """
+    from interest_lib.data.tasks import next_category_task
+
+    truth = setup.sim.truth
+    task = next_category_task(setup.events, setup.category_ids, truth.start + first_day * DAY_S,
+                              setup.split.test_end)
+    users = np.unique(task.user_id)
+    if n_users is None or n_users >= users.size:
+        return task
+    keep = np.random.default_rng(seed).choice(users, n_users, replace=False)
+    return task.subset(np.isin(task.user_id, keep))
 
 
 def point_positions(task: NextCategoryTask, within: NextCategoryTask) -> np.ndarray:
