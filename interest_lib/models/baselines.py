@@ -16,6 +16,9 @@ user frequency              the user's own earlier events (all of them, also ins
 repeat last                 the user's previous event, then as user frequency
 Markov chain                transitions between consecutive events of a user in ``train``, and the
                             user's previous event
+session-aware               repeat last inside a session, user frequency when a session opens
+session Markov chain        two chains (within a session, across a session boundary) and whether
+                            the predicted event opens a session
 oracle                      the simulator's true parameters and the user's earlier events
 ==========================  =========================================================================
 
@@ -449,8 +452,12 @@ BASELINE_NAMES: tuple[str, ...] = (
     "user frequency",
     "repeat last",
     "Markov chain",
+    "session-aware",
+    "session Markov chain",
 )
-"""The baselines of the evaluation protocol (CONTRIBUTING.md), in the order :func:`baseline_scores` returns them."""
+"""The baselines of the evaluation protocol (CONTRIBUTING.md), in the order :func:`baseline_scores`
+returns them; the last two (:mod:`interest_lib.models.session_baselines`) also read whether the
+predicted event opens a session, as the sequence models do."""
 
 
 def baseline_scores(
@@ -476,6 +483,12 @@ def baseline_scores(
         "repeat last": repeat_last_scores(task, train),
         "Markov chain": markov_scores(task, train, markov_smoothing),
     }
+    from interest_lib.models import session_baselines  # it builds on this module
+
+    out["session-aware"] = session_baselines.session_aware_scores(task, train)
+    out["session Markov chain"] = session_baselines.session_markov_scores(
+        task, train, markov_smoothing
+    )
     if simulation is not None:
         out["oracle"] = oracle_scores(simulation, task)
     return out
