@@ -256,11 +256,18 @@ def compare_with_taobao(events: pd.DataFrame) -> pd.DataFrame:
                 "this log": stats[name],
                 "real Taobao": ref["real"],
                 "real, 2-hour slice": ref.get("real_slice", float("nan")),
-                "target range": f"{low:g} – {high:g}" if np.isfinite(high) else "—",
+                "target range": _range_text(low, high),
                 "in range": bool(low <= stats[name] <= high),
             }
         )
     return pd.DataFrame(rows).set_index("statistic")
+
+
+def _range_text(low: float, high: float) -> str:
+    """A target range as the table shows it: ``0.2 – 0.33``, ``≤ 0.35`` or ``—`` (no target)."""
+    if not np.isfinite(high):
+        return "—"
+    return f"≤ {high:g}" if low == 0 else f"{low:g} – {high:g}"
 
 
 def local_hour(timestamps: np.ndarray | pd.Series) -> np.ndarray:
