@@ -251,10 +251,21 @@ def repeat_last_scores(task: NextCategoryTask, train: pd.DataFrame) -> np.ndarra
         ``(len(task), C)``.
     """
     _check_task(task, train)
+    return frequency_with_repeat(task, train, np.ones(len(task), dtype=bool))
+
+
+def frequency_with_repeat(
+    task: NextCategoryTask, train: pd.DataFrame, repeat: np.ndarray
+) -> np.ndarray:
+    """:func:`user_frequency_scores` with the previous category raised to 2 on the rows ``repeat``.
+
+    ``repeat`` is ``(len(task),)`` bool: all rows give :func:`repeat_last_scores`, none the user
+    frequency, ``~task.new_session`` the session-aware baseline. One pass over the history.
+    """
     pop = popularity(train, task.category_ids)
     scores = _smoothed(user_history_counts(task), pop, 1.0)
-    known = np.flatnonzero(task.prev_category >= 0)
-    scores[known, task.prev_category[known]] = 2.0
+    rows = np.flatnonzero(np.asarray(repeat, dtype=bool) & (task.prev_category >= 0))
+    scores[rows, task.prev_category[rows]] = 2.0
     return condition_on_change(scores, task)
 
 

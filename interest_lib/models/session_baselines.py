@@ -43,9 +43,8 @@ from interest_lib.data.tasks import (
 from interest_lib.models.baselines import (
     MarkovChain,
     _check_task,
+    frequency_with_repeat,
     popularity,
-    repeat_last_scores,
-    user_frequency_scores,
 )
 
 SESSION_BASELINE_NAMES: tuple[str, ...] = ("session-aware", "session Markov chain")
@@ -91,12 +90,7 @@ def session_aware_scores(task: NextCategoryTask, train: pd.DataFrame) -> np.ndar
         ``(len(task), C)`` float64.
     """
     _check_task(task, train)
-    scores = np.zeros((len(task), task.n_categories))
-    opens = np.asarray(task.new_session, dtype=bool)
-    for mask, baseline in ((~opens, repeat_last_scores), (opens, user_frequency_scores)):
-        if mask.any():
-            scores[mask] = baseline(task.subset(mask), train)
-    return scores
+    return frequency_with_repeat(task, train, ~np.asarray(task.new_session, dtype=bool))
 
 
 # --------------------------------------------------------------------------------------------
