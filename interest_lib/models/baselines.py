@@ -274,6 +274,33 @@ def frequency_with_repeat(
 # --------------------------------------------------------------------------------------------
 
 
+def transition_pairs(
+    train: pd.DataFrame, category_ids: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Consecutive events of one user, both in the vocabulary: the pairs a Markov chain counts.
+
+    Returns
+    -------
+    (previous, following, gap_s)
+        ``(n_pairs,)`` category indices of the first and second event, and the seconds between them.
+    """
+    order = _user_time_order(train)
+    user = train["user_id"].to_numpy()[order]
+    time = train["timestamp"].to_numpy()[order]
+    category = category_index(train["category_id"].to_numpy()[order], category_ids)
+    pair = (user[1:] == user[:-1]) & (category[1:] >= 0) & (category[:-1] >= 0)
+    return category[:-1][pair], category[1:][pair], np.diff(time)[pair]
+
+
+def transition_counts(previous: np.ndarray, following: np.ndarray, n_categories: int) -> sp.csr_matrix:
+    """``(C, C)`` CSR counts :math:`n_{ij}` of the pairs ``previous[k] = i``, ``following[k] = j``."""
+    counts = sp.csr_matrix(
+        (np.ones(len(previous)), (previous, following)), shape=(n_categories, n_categories)
+    )
+    counts.sum_duplicates()
+    return counts
+
+
 @dataclass(frozen=True, eq=False)
 class MarkovChain:
     r"""First-order Markov chain over categories with smoothing towards popularity.
@@ -308,16 +335,8 @@ class MarkovChain:
         if smoothing < 0:
             raise ValueError(f"smoothing must be >= 0, got {smoothing}")
         category_ids = np.asarray(category_ids, dtype=np.int64)
-        order = _user_time_order(train)
-        user = train["user_id"].to_numpy()[order]
-        category = category_index(train["category_id"].to_numpy()[order], category_ids)
-        pair = (user[1:] == user[:-1]) & (category[1:] >= 0) & (category[:-1] >= 0)
-        n_cat = category_ids.size
-        counts = sp.csr_matrix(
-            (np.ones(int(pair.sum())), (category[:-1][pair], category[1:][pair])),
-            shape=(n_cat, n_cat),
-        )
-        counts.sum_duplicates()
+        previous, following, _ = transition_pairs(train, category_ids)
+        counts = transition_counts(previous, following, category_ids.size)
         return cls(counts, popularity(train, category_ids), float(smoothing))
 
     def with_smoothing(self, smoothing: float) -> MarkovChain:
@@ -487,19 +506,16 @@ def baseline_scores(
         Name → ``(len(task), C)`` scores, in the order of :data:`BASELINE_NAMES`, then
         ``"oracle"``. Feed each to :func:`interest_lib.evaluation.metrics.ranking_report`.
     """
+    from interest_lib.models import session_baselines  # it builds on this module
+
     out = {
         "global popularity": global_popularity_scores(task, train),
         "recent popularity": recent_popularity_scores(task, train, recent_days),
         "user frequency": user_frequency_scores(task, train),
         "repeat last": repeat_last_scores(task, train),
         "Markov chain": markov_scores(task, train, markov_smoothing),
+        **session_baselines.session_baseline_scores(task, train, markov_smoothing=markov_smoothing),
     }
-    from interest_lib.models import session_baselines  # it builds on this module
-
-    out["session-aware"] = session_baselines.session_aware_scores(task, train)
-    out["session Markov chain"] = session_baselines.session_markov_scores(
-        task, train, markov_smoothing
-    )
     if simulation is not None:
         out["oracle"] = oracle_scores(simulation, task)
     return out

@@ -34,17 +34,14 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from interest_lib.data.schema import SESSION_GAP_S
-from interest_lib.data.tasks import (
-    NextCategoryTask,
-    _user_time_order,
-    category_index,
-    condition_on_change,
-)
+from interest_lib.data.tasks import NextCategoryTask, condition_on_change
 from interest_lib.models.baselines import (
     MarkovChain,
     _check_task,
     frequency_with_repeat,
     popularity,
+    transition_counts,
+    transition_pairs,
 )
 
 SESSION_BASELINE_NAMES: tuple[str, ...] = ("session-aware", "session Markov chain")
@@ -123,23 +120,12 @@ def session_transition_counts(
         ``(C, C)`` CSR counts :math:`n^{\text{in}}_{ij}` and :math:`n^{\text{new}}_{ij}`.
     """
     category_ids = np.asarray(category_ids, dtype=np.int64)
-    order = _user_time_order(train)
-    user = train["user_id"].to_numpy()[order]
-    time = train["timestamp"].to_numpy()[order]
-    category = category_index(train["category_id"].to_numpy()[order], category_ids)
-    pair = (user[1:] == user[:-1]) & (category[1:] >= 0) & (category[:-1] >= 0)
-    opens = np.diff(time) > gap_s
-    n_cat = category_ids.size
-
-    def counts(keep: np.ndarray) -> sp.csr_matrix:
-        matrix = sp.csr_matrix(
-            (np.ones(int(keep.sum())), (category[:-1][keep], category[1:][keep])),
-            shape=(n_cat, n_cat),
-        )
-        matrix.sum_duplicates()
-        return matrix
-
-    return counts(pair & ~opens), counts(pair & opens)
+    previous, following, gap = transition_pairs(train, category_ids)
+    opens = gap > gap_s
+    n_categories = category_ids.size
+    within = transition_counts(previous[~opens], following[~opens], n_categories)
+    across = transition_counts(previous[opens], following[opens], n_categories)
+    return within, across
 
 
 @dataclass(frozen=True, eq=False)

@@ -199,13 +199,23 @@ def fit_interest_mlp(
         ``(model, history)``: the model with the weights of its best epoch and its
         :class:`~interest_lib.models.training.History`.
     """
+    def build(h: dict[str, Any]) -> Any:
+        return interest_mlp.InterestMLP(n_categories, hidden=h["hidden"], dropout=h["dropout"])
+
+    return _fit_built(build, inputs, seed, device, progress, hyper)
+
+
+def _fit_built(
+    build: Any, inputs: MlpInputs, seed: int, device: Any, progress: bool, hyper: dict[str, Any]
+) -> tuple[Any, Any]:
+    """Check ``hyper`` against :data:`MLP_DEFAULTS`, seed, ``build(h)`` the model and fit it."""
     unknown = set(hyper) - set(MLP_DEFAULTS)
     if unknown:
         raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
     h = {**MLP_DEFAULTS, **hyper}  # n_windows is mlp_inputs' business and not used here
     target = training.best_device(device)
     training.set_seed(seed)
-    model = interest_mlp.InterestMLP(n_categories, hidden=h["hidden"], dropout=h["dropout"])
+    model = build(h)
     history = fit_on_windows(model, inputs, h, seed, target, progress)
     return model, history
 
@@ -237,15 +247,8 @@ def fit_softmax_regression(
     """
     from torch import nn
 
-    unknown = set(hyper) - set(MLP_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
-    h = {**MLP_DEFAULTS, **hyper}
-    target = training.best_device(device)
-    training.set_seed(seed)
-    model = nn.Linear(n_categories, n_categories)
-    history = fit_on_windows(model, inputs, h, seed, target, progress)
-    return model, history
+    return _fit_built(lambda h: nn.Linear(n_categories, n_categories), inputs, seed, device,
+                      progress, hyper)
 
 
 def mlp_logits(model: Any, x: ArrayLike, device: Any = None) -> np.ndarray:
