@@ -98,6 +98,7 @@ MODULES: dict[str, str] = {
     "cold_start_mlp": "recipes.cold_start_mlp",
     "cold_start_choice": "recipes.cold_start_choice",
     "trajectories": "recipes.trajectories",
+    "memory_sweep": "recipes.memory_sweep",
     "mistakes": "recipes.mistakes",
     "comparison": "recipes.comparison",
     "plots": "recipes.plots",

@@ -17,7 +17,7 @@ from interest_lib.data.schema import DAY_S
 
 SEED = 0
 CHAPTER_PARAMETERS = {"hidden": 32, "n_components": 8, "window": 64, "epochs": 1,
-                      "batch_size": 16}  # its parameters cell
+                      "train_share": 0.5, "batch_size": 16}  # its parameters cell
 FIGURE_USERS = 500  # the chapter's figure_users
 
 
@@ -112,7 +112,8 @@ def test_the_shift_hurts_the_markov_chain_fitted_before_it_more_than_the_lstm(se
     days_task = trajectories.figure_days(setup, 2, n_users=FIGURE_USERS, seed=SEED)
     scores = trajectories.shift_baselines(setup, days_task)
     scores["LSTM"] = trajectory.trajectory_scores(lstm[0], sim.events, setup.category_ids,
-                                                  days_task, context=None, device="cpu")
+                                                  days_task, context=CHAPTER_PARAMETERS["window"],
+                                                  device="cpu")
     scores["oracle"] = baselines.oracle_scores(sim, days_task)
     per_day = trajectories.per_day_ndcg(days_task, scores, start=sim.truth.start)
     share = per_day.drop(columns="oracle").div(per_day["oracle"], axis=0)

@@ -172,7 +172,9 @@ def test_lstm_entry_is_chapter_6s_model(setup, chapter6_lstm, boards, monkeypatc
     """Chapter 6's call trains the LSTM; chapter 7's call gets the very same scores back."""
     test = setup.task("test")
     model, _, chapter6 = chapter6_lstm
-    rebuilt = trajectory.trajectory_scores(model, setup.events, setup.category_ids, test, device="cpu")
+    rebuilt = trajectory.trajectory_scores(model, setup.events, setup.category_ids, test,
+                                           context=int(chapter6_parameters()["window"]),
+                                           device="cpu")
     np.testing.assert_allclose(rebuilt, chapter6, atol=1e-5)  # the stored weights are the model
 
     stored = cache.cached

@@ -342,8 +342,9 @@ def test_sequence_model_scores_are_reproducible_and_cached(setup):
     assert stored_history.train_loss == pytest.approx(history.train_loss)
     assert stored_history.best_epoch == history.best_epoch
     rescored = trajectory.trajectory_scores(model, setup.events, setup.category_ids,
-                                        setup.task("test"), device="cpu")
-    np.testing.assert_allclose(rescored, scores, atol=1e-5)
+                                            setup.task("test"), device="cpu",
+                                            context=int(trajectory.TRAJECTORY_DEFAULTS["window"]))
+    np.testing.assert_allclose(rescored, scores, atol=1e-5)  # scored as in training: the window
 
 
 def test_interest_mlp_scores_are_reproducible_and_cached(setup):

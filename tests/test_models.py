@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from interest_lib.models.interest_mlp import InterestMLP, soft_cross_entropy
 
+from interest_lib.models.interest_mlp import InterestMLP, soft_cross_entropy
 from interest_lib.models.recurrent import (
     SequenceModel,
     last_valid,
@@ -364,3 +364,66 @@ def test_fit_and_score_a_trajectory_model(trajectory_data):
     groups = trajectory_optimizer(model, lr=0.01, component_lr=0.05).param_groups
     assert [g["lr"] for g in groups] == [0.01, 0.05]
     assert groups[1]["params"][0] is model.components
+
+
+def test_trajectory_model_parts_are_checked():
+    from interest_lib.models.trajectory import PARTS, TrajectoryModel, check_parts
+
+    assert check_parts(PARTS) == frozenset(PARTS)
+    with pytest.raises(ValueError, match="unknown part"):
+        TrajectoryModel(N_CATEGORIES, parts=("recurrence", "attention"))
+    with pytest.raises(ValueError, match="components"):
+        TrajectoryModel(N_CATEGORIES, parts=("recurrence", "taste"))
+    with pytest.raises(TypeError, match="one string"):
+        TrajectoryModel(N_CATEGORIES, parts="copy")
+
+
+def test_every_part_of_the_trajectory_model_can_be_removed(trajectory_data):
+    """Each variant of the ablation gives log-probabilities, and a removed part gets no gradient;
+    all parts given is the default model, weight for weight and output for output."""
+    from interest_lib.data.sequences import user_sequences
+    from interest_lib.models.trajectory import PARTS, TrajectoryModel, trajectory_loss
+
+    events, ids, train_task, _, _ = trajectory_data
+    seqs = user_sequences(events, ids, train_task, max_len=12, request_context=True)
+    batch = seqs.tensors(history=True)
+    categories, behaviors, times, lengths, _, history = batch
+    valid = torch.arange(categories.shape[1])[None] < lengths[:, None]
+    set_seed(0)
+    default = TrajectoryModel(len(ids), n_components=3, hidden=8, embedding_dim=4)
+    set_seed(0)
+    every_part = TrajectoryModel(len(ids), n_components=3, hidden=8, embedding_dim=4, parts=PARTS)
+    torch.testing.assert_close(every_part(categories, behaviors, lengths, times, history),
+                               default(categories, behaviors, lengths, times, history))
+    unused_when_removed = {"recurrence": "rnn.weight_hh_l0", "copy": "copy.weight",
+                           "components": "components", "taste": "log_prior"}
+    for removed in PARTS:
+        parts = [p for p in PARTS if p != removed and not (removed == "components" and p == "taste")]
+        model = TrajectoryModel(len(ids), n_components=3, hidden=8, embedding_dim=4, parts=parts)
+        out = model(categories, behaviors, lengths, times, history)
+        torch.testing.assert_close(out.exp().sum(-1)[valid], torch.ones(int(valid.sum())),
+                                   atol=1e-4, rtol=0)  # fmt: skip
+        trajectory_loss(model, batch).backward()
+        grads = {name: p.grad for name, p in model.named_parameters()}
+        assert grads[unused_when_removed[removed]] is None, removed
+        kept = [name for part, name in unused_when_removed.items() if part in parts]
+        assert all(grads[name] is not None for name in kept), removed
+
+
+def test_without_recurrence_earlier_events_reach_the_output_only_through_the_counts():
+    from interest_lib.models.trajectory import TrajectoryModel
+
+    set_seed(0)
+    model = TrajectoryModel(N_CATEGORIES, n_components=2, hidden=4, embedding_dim=4,
+                            parts=("copy", "components", "taste"))
+    times = torch.zeros(1, 3, 7)  # no event is a fresh choice: the counts stay empty
+    history = torch.zeros(1, 2, N_CATEGORIES)
+    zeros = torch.zeros(1, 3, dtype=torch.int64)
+    a = model(torch.tensor([[1, 2, 3]]), zeros, torch.tensor([3]), times, history)
+    b = model(torch.tensor([[4, 0, 3]]), zeros, torch.tensor([3]), times, history)
+    torch.testing.assert_close(a[0, 2], b[0, 2])  # same last event, different earlier ones
+    set_seed(0)
+    recurrent = TrajectoryModel(N_CATEGORIES, n_components=2, hidden=4, embedding_dim=4)
+    a = recurrent(torch.tensor([[1, 2, 3]]), zeros, torch.tensor([3]), times, history)
+    b = recurrent(torch.tensor([[4, 0, 3]]), zeros, torch.tensor([3]), times, history)
+    assert not torch.allclose(a[0, 2], b[0, 2])

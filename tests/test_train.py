@@ -313,3 +313,34 @@ def test_frozen_parameters_stay_fixed():
     frozen = model[0].weight.clone()
     fit(model, (x, y), loss_fn=classification_loss, epochs=2, device="cpu", progress=False)
     assert torch.equal(model[0].weight, frozen)
+
+
+def test_tensor_batches_by_length_cover_every_sample_once_and_cut_the_padding():
+    from interest_lib.models.training import BUCKET_POOL, TensorBatches
+
+    n, width = 300, 20
+    lengths = torch.randint(1, width + 1, (n,), generator=torch.Generator().manual_seed(0))
+    padded = torch.arange(n)[:, None].repeat(1, width)  # each row holds its sample's index
+    per_sample = torch.arange(n) * 10
+    history = torch.zeros(n, 2, 5)
+    batches = TensorBatches((padded, lengths, per_sample, history), batch_size=8,
+                            generator=torch.Generator().manual_seed(1), lengths=lengths)
+    assert batches.time_axes == (True, False, False, False)  # only dimension 1 of length `width`
+    seen = []
+    for rows, batch_lengths, values, hist in batches:
+        assert rows.shape[1] == int(batch_lengths.max())  # cut after the longest sample
+        assert hist.shape == (len(rows), 2, 5)
+        index = rows[:, 0]
+        torch.testing.assert_close(values, index * 10)
+        torch.testing.assert_close(batch_lengths, lengths[index])
+        seen.extend(index.tolist())
+    assert sorted(seen) == list(range(n))
+    # samples of similar length travel together: less padding than random batches
+    waste = sum(int(b[1].max()) * len(b[1]) - int(b[1].sum()) for b in batches)
+    random = TensorBatches((padded, lengths), batch_size=8, generator=torch.Generator().manual_seed(1))
+    random_waste = sum(int(lengths[b[0][:, 0]].max()) * len(b[0]) - int(b[1].sum())
+                       for b in random)
+    assert waste < random_waste / 4
+    assert BUCKET_POOL >= 1
+    with pytest.raises(ValueError, match="lengths must have shape"):
+        TensorBatches((padded,), batch_size=8, lengths=lengths[:-1])

@@ -40,7 +40,6 @@ DEVICE_ENV_VAR: str = "INTEREST_LIB_DEVICE"
 
 Batch = tuple[Any, ...]
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
-TrainData = torch.Tensor | Sequence[torch.Tensor] | Dataset | DataLoader
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,6 +170,10 @@ def to_device(batch: Any, target: torch.device, non_blocking: bool = False) -> A
     return batch
 
 
+BUCKET_POOL = 32
+"""Batches per pool within which :class:`TensorBatches` sorts samples by length."""
+
+
 class TensorBatches:
     """Mini-batches of aligned tensors, indexed directly (no per-sample collation).
 
@@ -186,6 +189,15 @@ class TensorBatches:
         Source of the permutations; seed it for reproducible batches.
     pin_memory
         Pin each batch in page-locked memory so that copies to a GPU can overlap computation.
+    lengths
+        ``(n,)`` valid length of each sample, for padded sequences. Batches are then made of
+        samples of similar length — each epoch the shuffled samples are cut into pools of
+        :data:`BUCKET_POOL` batches, each pool is sorted by length and cut into batches, and the
+        batches are shuffled — and every tensor of ``time_axes`` is cut after the batch's longest
+        sample along its dimension 1, so little time is spent on padding.
+    time_axes
+        With ``lengths``: which tensors have the time steps as dimension 1 (default: those whose
+        dimension 1 has the padded length).
     """
 
     def __init__(
@@ -195,6 +207,8 @@ class TensorBatches:
         shuffle: bool = True,
         generator: torch.Generator | None = None,
         pin_memory: bool = False,
+        lengths: torch.Tensor | None = None,
+        time_axes: Sequence[bool] | None = None,
     ) -> None:
         if not tensors:
             raise ValueError("no tensors to batch")
@@ -209,21 +223,52 @@ class TensorBatches:
         self.shuffle = shuffle
         self.generator = generator
         self.pin_memory = pin_memory
+        self.lengths = None if lengths is None else torch.as_tensor(lengths).cpu()
+        if self.lengths is not None:
+            if self.lengths.shape != (self.n_samples,):
+                raise ValueError(f"lengths must have shape ({self.n_samples},), "
+                                 f"got {tuple(self.lengths.shape)}")
+            padded = max(int(t.shape[1]) for t in self.tensors if t.ndim > 1)
+            self.time_axes = (tuple(bool(a) for a in time_axes) if time_axes is not None else
+                              tuple(t.ndim > 1 and int(t.shape[1]) == padded
+                                    for t in self.tensors))
+            if len(self.time_axes) != len(self.tensors):
+                raise ValueError("time_axes needs one entry per tensor")
 
     def __len__(self) -> int:
         return math.ceil(self.n_samples / self.batch_size)
 
-    def __iter__(self) -> Iterator[Batch]:
+    def _batch_indices(self) -> list[torch.Tensor]:
         if self.shuffle:
             order = torch.randperm(self.n_samples, generator=self.generator)
         else:
             order = torch.arange(self.n_samples)
-        for start in range(0, self.n_samples, self.batch_size):
-            index = order[start : start + self.batch_size]
+        if self.lengths is None:
+            return list(order.split(self.batch_size))
+        pool = self.batch_size * BUCKET_POOL
+        batches = []
+        for start in range(0, self.n_samples, pool):
+            chunk = order[start : start + pool]
+            by_length = chunk[torch.argsort(self.lengths[chunk], stable=True)]
+            batches.extend(by_length.split(self.batch_size))
+        if self.shuffle:
+            permutation = torch.randperm(len(batches), generator=self.generator)
+            batches = [batches[i] for i in permutation.tolist()]
+        return batches
+
+    def __iter__(self) -> Iterator[Batch]:
+        for index in self._batch_indices():
             batch = tuple(t[index.to(t.device)] for t in self.tensors)
+            if self.lengths is not None:
+                longest = int(self.lengths[index].max())
+                batch = tuple(t[:, :longest] if cut else t
+                              for t, cut in zip(batch, self.time_axes))
             if self.pin_memory:
                 batch = tuple(t.pin_memory() if t.device.type == "cpu" else t for t in batch)
             yield batch
+
+
+TrainData = torch.Tensor | Sequence[torch.Tensor] | Dataset | DataLoader | TensorBatches
 
 
 def _batches(
@@ -233,7 +278,7 @@ def _batches(
     generator: torch.Generator,
     pin_memory: bool,
 ) -> Iterable[Any]:
-    if isinstance(train_data, DataLoader):
+    if isinstance(train_data, (DataLoader, TensorBatches)):
         return train_data
     if isinstance(train_data, torch.Tensor):
         return TensorBatches((train_data,), batch_size, shuffle, generator, pin_memory)
@@ -406,9 +451,10 @@ def fit(
         Any ``torch.nn.Module``; it is moved to the device and left there, in eval mode, holding
         the weights of the best epoch.
     train_data
-        A tensor, a tuple of tensors sharing their first dimension (samples), a ``Dataset`` or a
-        ready ``DataLoader`` (then ``batch_size`` and ``shuffle`` are its own). Tensors are batched
-        by direct indexing, which is much faster than a ``DataLoader`` for in-memory data.
+        A tensor, a tuple of tensors sharing their first dimension (samples), a ``Dataset``, or a
+        ready ``DataLoader`` or :class:`TensorBatches` (then ``batch_size``, ``shuffle`` and the
+        shuffling's seed are its own). Tensors are batched by direct indexing, which is much
+        faster than a ``DataLoader`` for in-memory data.
     loss_fn
         ``loss_fn(model, batch) -> scalar tensor``. ``batch`` is a tuple of tensors already on the
         device, in the order of ``train_data``.

@@ -8,6 +8,7 @@ with the request context of the predicted event, the user's category counts and 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -81,6 +82,14 @@ class TrajectoryModel(nn.Module):
         Dropout on the recurrent outputs.
     n_behaviors
         Number of behaviour codes.
+    parts
+        The parts the model has, a subset of :data:`PARTS` (default: all of them), for the
+        ablation of chapter 6. Without ``"components"`` the head is the plain one, a linear
+        layer from :math:`(h_t, \text{request context})` to logits over the categories, and
+        ``"taste"`` (which re-weights the components) is not allowed; without ``"copy"``
+        :math:`\rho_t = 0`; without ``"taste"`` :math:`\tau = 1`; without ``"recurrence"`` the
+        state :math:`h_t` is zero at every position, so the head sees only the current request
+        context and the category counts.
     """
 
     def __init__(
@@ -93,10 +102,12 @@ class TrajectoryModel(nn.Module):
         dropout: float = 0.0,
         behavior_dim: int = 8,
         n_behaviors: int = 4,
+        parts: Collection[str] | None = None,
     ) -> None:
         super().__init__()
         if cell not in ("lstm", "gru"):
             raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
+        self.parts = check_parts(PARTS if parts is None else parts)
         from interest_lib.data.tasks import N_REQUEST_FEATURES
 
         c, f = n_categories, N_REQUEST_FEATURES
@@ -115,6 +126,8 @@ class TrajectoryModel(nn.Module):
         self.copy = nn.Linear(hidden + f, 1)  # -> rho, the copy probability
         self.log_prior = nn.Parameter(torch.zeros(()))  # log a of the taste estimate
         self.evidence_weight = nn.Parameter(torch.tensor(0.5))  # gamma of the session evidence
+        if "components" not in self.parts:  # the plain head; the unused ones stay, untrained
+            self.output_layer = nn.Linear(hidden + f, c)
 
     def forward(
         self,
@@ -145,22 +158,44 @@ class TrajectoryModel(nn.Module):
         fresh = one_hot * x[..., _THIS_IS_FRESH, None]
         counts = history_counts[:, 0, None, :] + fresh.cumsum(1)  # n_c so far
         web_counts = history_counts[:, 1, None, :] + (fresh * x[..., _THIS_ON_WEB, None]).cumsum(1)
-        total, web_total = counts.sum(-1, keepdim=True), web_counts.sum(-1, keepdim=True)
-        share = counts / total.clamp(min=1.0)
+        share = counts / counts.sum(-1, keepdim=True).clamp(min=1.0)
 
         inputs = torch.cat([
             self.category_embedding(torch.where(known, categories, c)),
             self.behavior_embedding(behaviors), x, share,
         ], dim=-1)  # fmt: skip
-        h, _ = self.rnn(inputs)  # no packing needed: see the class notes
+        if "recurrence" in self.parts:
+            h, _ = self.rnn(inputs)  # no packing needed: see the class notes
+        else:
+            h = inputs.new_zeros(*inputs.shape[:2], self.rnn.hidden_size)
         state = torch.cat([self.dropout(h), x], dim=-1)
+        fresh_choice = (self._interest_head(state, x, fresh, counts, web_counts, share)
+                        if "components" in self.parts
+                        else F.softmax(self.output_layer(state), dim=-1))
+        if "copy" not in self.parts:
+            return torch.log(fresh_choice.clamp(min=1e-10))
+        rho = torch.sigmoid(self.copy(state)) * (1.0 - x[..., _NEXT_OPENS_SESSION, None])
+        probability = (1.0 - rho) * fresh_choice + rho * one_hot
+        return torch.log(probability.clamp(min=1e-10))
 
+    def _interest_head(
+        self,
+        state: torch.Tensor,
+        x: torch.Tensor,
+        fresh: torch.Tensor,
+        counts: torch.Tensor,
+        web_counts: torch.Tensor,
+        share: torch.Tensor,
+    ) -> torch.Tensor:
+        """The components, re-weighted by the taste: the fresh-choice distribution ``(b, T, C)``."""
+        total, web_total = counts.sum(-1, keepdim=True), web_counts.sum(-1, keepdim=True)
         app = F.softmax(self.components, dim=-1)  # (K, C): the components E_k
         web = F.softmax(self.components + self.web_exposure, dim=-1)
         long_mix = F.softmax(self.long_term(torch.cat([share, state], dim=-1)), dim=-1)
         expected = (total - web_total) * (long_mix @ app) + web_total * (long_mix @ web)  # m_c
         a = self.log_prior.exp()
-        log_taste = torch.log(a + counts) - torch.log(a + expected)
+        log_taste = (torch.log(a + counts) - torch.log(a + expected) if "taste" in self.parts
+                     else torch.zeros_like(counts))
         log_u = log_taste + x[..., _NEXT_ON_WEB, None] * self.web_exposure
         u = torch.exp(log_u - log_u.amax(-1, keepdim=True))  # taste x exposure, up to a constant
         # log-likelihood of the session so far under each E_k; a new session starts afresh
@@ -171,10 +206,7 @@ class TrajectoryModel(nn.Module):
             dim=-1,
         )
         # sum_k w_k E_k(c) u_c / Z_k with Z_k = sum_c E_k(c) u_c: two small matrix products
-        fresh_choice = u * ((mix / (u @ app.T)) @ app)
-        rho = torch.sigmoid(self.copy(state)) * (1.0 - x[..., _NEXT_OPENS_SESSION, None])
-        probability = (1.0 - rho) * fresh_choice + rho * one_hot
-        return torch.log(probability.clamp(min=1e-10))
+        return u * ((mix / (u @ app.T)) @ app)
 
     def batch_inputs(
         self, sequences: UserSequences, index: np.ndarray
@@ -187,6 +219,31 @@ class TrajectoryModel(nn.Module):
     def component_parameters(self) -> list[nn.Parameter]:
         """The interest components; :func:`trajectory_optimizer` gives them a larger step."""
         return [self.components]
+
+
+PARTS: tuple[str, ...] = ("recurrence", "copy", "components", "taste")
+"""The parts of :class:`TrajectoryModel` an ablation can remove: the recurrent state, the copy of
+the last category, the interest components (without them the head is a plain linear layer) and
+the taste that re-weights the components."""
+
+
+def check_parts(parts: Collection[str]) -> frozenset[str]:
+    """``parts`` as a frozen set, after checking it names only :data:`PARTS`, consistently.
+
+    Raises
+    ------
+    ValueError
+        For an unknown part, or ``"taste"`` without ``"components"`` (the taste re-weights them).
+    """
+    if isinstance(parts, str):
+        raise TypeError("parts must be a collection of part names, not one string")
+    chosen = frozenset(parts)
+    unknown = chosen - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown part(s) {sorted(unknown)}; the parts are {PARTS}")
+    if "taste" in chosen and "components" not in chosen:
+        raise ValueError("'taste' re-weights the interest components: add 'components' too")
+    return chosen
 
 
 def _session_counts(choices: torch.Tensor, opens: torch.Tensor) -> torch.Tensor:
@@ -228,6 +285,7 @@ TRAJECTORY_DEFAULTS: dict[str, float] = {
     "window": 64,
     "batch_size": 16,
     "epochs": 1,
+    "train_share": 0.5,
     "lr": 0.01,
     "component_lr": 0.05,
     "valid_context": 8,
@@ -237,7 +295,10 @@ TRAJECTORY_DEFAULTS: dict[str, float] = {
 well under a minute on the default simulated log (500 categories). On the validation day one pass
 in batches of 16 windows scores about as well as two passes in batches of 64, in less time (the
 head's ``(batch, T, C)`` tensors of a small batch stay in the CPU's cache); a state of 64 scores
-slightly higher there but trains a third slower."""
+slightly higher there but trains a third slower. ``train_share`` is the share of the training
+windows an epoch passes over (a random subset drawn once from the seed): half of them scores
+within 0.002 of all of them on the validation day, in half the time
+(``python benchmarks/trajectory_budget.py`` prints the comparison)."""
 
 
 def trajectory_loss(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -259,6 +320,7 @@ def fit_trajectory_model(
     valid_task: NextCategoryTask,
     *,
     cell: Literal["lstm", "gru"] = "lstm",
+    parts: Collection[str] | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool = False,
@@ -280,6 +342,8 @@ def fit_trajectory_model(
         validation window (for early stopping only).
     cell
         ``"lstm"`` or ``"gru"``.
+    parts
+        The model's parts, a subset of :data:`PARTS` (default: all).
     seed
         Seeds the weights, the batches and everything else.
     device
@@ -315,6 +379,16 @@ def fit_trajectory_model(
         scores = recurrent.sequence_scores(net, valid_seq, batch_size=8, device=target)
         return metrics.ndcg_at_k(scores, valid_task.target, 10)
 
+    share = float(h["train_share"])
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"train_share must be in (0, 1], got {share}")
+    train_data = train_seq.tensors(history=True)
+    if share < 1.0:
+        n_windows = int(train_data[0].shape[0])
+        keep = np.random.default_rng(seed).choice(n_windows, max(1, round(share * n_windows)),
+                                                  replace=False)
+        train_data = tuple(t[torch.from_numpy(np.sort(keep))] for t in train_data)
+
     training.set_seed(seed)
     model = TrajectoryModel(
         len(np.asarray(category_ids)),
@@ -322,10 +396,17 @@ def fit_trajectory_model(
         embedding_dim=int(h["embedding_dim"]),
         hidden=int(h["hidden"]),
         cell=cell,
+        parts=parts,
     )
+    lengths = train_data[3]  # (categories, behaviors, features, lengths, targets, history)
+    batches = training.TensorBatches(
+        train_data, int(h["batch_size"]), generator=torch.Generator().manual_seed(seed),
+        pin_memory=target.type == "cuda", lengths=lengths,
+        time_axes=(True, True, True, False, True, False),
+    )  # windows of similar length batched together, each batch cut after its longest window
     history = training.fit(
         model,
-        train_seq.tensors(history=True),
+        batches,
         loss_fn=trajectory_loss,
         valid_fn=valid_ndcg,
         epochs=int(h["epochs"]),

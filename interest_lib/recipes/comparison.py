@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from interest_lib.data.tasks import NextCategoryTask
     from interest_lib.models.recommend import ItemPopularity
 
-LEARNED: tuple[str, ...] = ("interest MLP", "LSTM", "GRU")
+LEARNED: tuple[str, ...] = ("interest MLP", "LSTM")
 """The learned models of chapter 7's leaderboard (chapters 3 and 6)."""
 
 
@@ -101,7 +101,8 @@ def verdict(difference: metrics.ConfidenceInterval) -> str:
 REFERENCES: tuple[str, ...] = ("truth (hidden parameters)", "oracle")
 """The references of the cold-start comparison (not competitors)."""
 
-READS_EVENTS: tuple[str, ...] = ("user frequency", "repeat last", "Markov chain", "LSTM", "GRU")
+READS_EVENTS: tuple[str, ...] = ("user frequency", "repeat last", "Markov chain", "session-aware",
+                                 "session Markov chain", "LSTM", "GRU")
 """Next-category methods that update their score after every event of the user."""
 
 
