@@ -361,3 +361,40 @@ def test_task_of_an_empty_log_is_empty(small_log):
         assert len(task) == 0 and task.n_users == 0 and task.n_unknown_target == 0
     one = next_category_task(small_log.iloc[:1], np.array([1, 2]), None, None)
     assert len(one) == 0
+
+
+# ---- chapter 6's models on a log of a few hours ----------------------------------------------
+
+
+def test_chapter_6s_models_run_on_a_log_of_a_few_hours():
+    """On a two-hour slice the cut-offs come from the data, both of chapter 6's models train with
+    the chapter's code and are evaluated on a test period that has points."""
+    log = simulate(n_users=2000, seed=4).events
+    start = VALID_END - 12 * 3600
+    hours = log[(log["timestamp"] >= start) & (log["timestamp"] < start + 7200)]
+    cutoffs = real_data.choose_cutoffs("taobao", hours)
+    assert "2.0 hours" in cutoffs.rule
+    split = split_by_time(hours, *cutoffs)
+    ids = np.unique(split.train["category_id"])
+    train_task = next_category_task(hours, ids, None, split.train_end)
+    valid_task = next_category_task(hours, ids, split.train_end, split.valid_end)
+    test_task = next_category_task(hours, ids, split.valid_end, split.test_end)
+    assert len(train_task) > 0 and len(valid_task) > 0 and len(test_task) > 0
+    trained = real_data.train_sequence_models(hours, ids, train_task, valid_task, device="cpu",
+                                              epochs=1, hidden=8, embedding_dim=4,
+                                              n_components=2, train_share=1.0)
+    assert list(trained) == list(real_data.SEQUENCE_MODELS)
+    scorer = real_data.sequence_scorer(trained, hours, ids, context=64, device="cpu")
+    table = real_data.evaluate(test_task, scorer, n_boot=0)
+    assert list(table.index) == list(real_data.SEQUENCE_MODELS)
+    assert (table["points"] == len(test_task)).all() and len(test_task) > 0
+    assert table["NDCG@10"].between(0, 1).all()
+    # no validation points: the last epoch is kept; no training points: a clear error
+    no_valid = valid_task.subset(np.zeros(len(valid_task), bool))
+    kept = real_data.train_sequence_models(hours, ids, train_task, no_valid, device="cpu",
+                                           epochs=1, hidden=8, embedding_dim=4, n_components=2)
+    assert all(history.epochs == 1 for _, history in kept.values())
+    with pytest.raises(real_data.NothingToEvaluateError, match="no prediction points"):
+        real_data.train_sequence_models(hours, ids, train_task.subset(np.zeros(len(train_task),
+                                                                               bool)),
+                                        valid_task, device="cpu")

@@ -373,7 +373,7 @@ def fit_trajectory_model(
     )
     valid_seq = sequences.user_sequences(
         events, category_ids, valid_task, context=int(h["valid_context"]), request_context=True
-    )
+    ) if len(valid_task) else None
 
     def valid_ndcg(net: nn.Module) -> float:
         scores = recurrent.sequence_scores(net, valid_seq, batch_size=8, device=target)
@@ -408,7 +408,7 @@ def fit_trajectory_model(
         model,
         batches,
         loss_fn=trajectory_loss,
-        valid_fn=valid_ndcg,
+        valid_fn=valid_ndcg if len(valid_task) else None,  # no validation points: keep the last
         epochs=int(h["epochs"]),
         batch_size=int(h["batch_size"]),
         optimizer=trajectory_optimizer(model, float(h["lr"]), float(h["component_lr"])),

@@ -90,7 +90,10 @@ __all__ = [
     "row_account",
     "run_pipeline",
     "sample_users",
+    "SEQUENCE_MODELS",
+    "sequence_scorer",
     "short_log_cutoffs",
+    "train_sequence_models",
 ]
 
 PathLike = str | os.PathLike
@@ -284,6 +287,97 @@ def evaluate(
     table.insert(0, "users", task.n_users)
     table.insert(0, "points", len(task))
     return table[columns]
+
+
+SEQUENCE_MODELS: dict[str, str] = {
+    "plain LSTM": "plain recurrent network",
+    "chapter 6's LSTM": "+ taste: the full model",
+}
+"""The models of chapter 6 the appendix trains on a real log: name in the appendix → variant of
+:data:`interest_lib.recipes.trajectories.ABLATION` (the plain network and the full model)."""
+
+
+def train_sequence_models(
+    events: pd.DataFrame,
+    category_ids: np.ndarray,
+    train_task: NextCategoryTask,
+    valid_task: NextCategoryTask,
+    *,
+    models: Mapping[str, str] = SEQUENCE_MODELS,
+    cell: str = "lstm",
+    seed: int = 0,
+    device: object = None,
+    **hyper: float,
+) -> dict[str, tuple]:
+    """Chapter 6's models trained on a log's training points, each with chapter 6's training.
+
+    Every model is :func:`interest_lib.models.trajectory.fit_trajectory_model` with the parts of
+    its :data:`~interest_lib.recipes.trajectories.ABLATION` variant, the same seed and the same
+    hyper-parameters; with validation points, the epoch with the best validation NDCG@10 is kept.
+    On a CPU training runs on one thread, as in the chapter.
+
+    Parameters
+    ----------
+    events
+        The cleaned log (histories before the points are read as input).
+    category_ids
+        ``(C,)`` vocabulary fitted on the training days.
+    train_task, valid_task
+        Points of the training and validation periods.
+    models
+        Name → variant of :data:`~interest_lib.recipes.trajectories.ABLATION`.
+    cell, seed, device
+        As for :func:`~interest_lib.models.trajectory.fit_trajectory_model`.
+    **hyper
+        Overrides of :data:`interest_lib.models.trajectory.TRAJECTORY_DEFAULTS`.
+
+    Returns
+    -------
+    dict
+        Name → ``(model, history)``.
+
+    Raises
+    ------
+    NothingToEvaluateError
+        If the training period has no prediction points.
+    """
+    from interest_lib.models import training, trajectory
+    from interest_lib.recipes.trajectories import ABLATION
+
+    if len(train_task) == 0:
+        raise NothingToEvaluateError("the training period has no prediction points: "
+                                     "too little data to train a model")
+    target = training.best_device(device)
+    trained = {}
+    with training.one_cpu_thread(target):
+        for name, variant in models.items():
+            trained[name] = trajectory.fit_trajectory_model(
+                events, category_ids, train_task, valid_task, cell=cell,
+                parts=ABLATION[variant], seed=seed, device=target, **hyper)
+    return trained
+
+
+def sequence_scorer(
+    trained: Mapping[str, tuple], events: pd.DataFrame, category_ids: np.ndarray, *,
+    context: int | None, device: object = None,
+) -> Scorer:
+    """A :data:`Scorer` for :func:`evaluate` from :func:`train_sequence_models`' models.
+
+    Each block of points is scored by every model with
+    :func:`~interest_lib.models.trajectory.trajectory_scores` (``context``: at least that many
+    events of each user before their first point, as in training; ``None``: whole histories).
+    """
+    from interest_lib.models import training, trajectory
+
+    target = training.best_device(device)
+
+    def scores(block: NextCategoryTask) -> dict[str, np.ndarray]:
+        with training.one_cpu_thread(target):
+            return {name: trajectory.trajectory_scores(model, events, category_ids, block,
+                                                       context=context, device=target)
+                    for name, (model, _) in trained.items()}
+
+    return scores
 
 
 def evaluate_baselines(
