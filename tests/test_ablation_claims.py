@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from toc_notebooks import parameters_cell
 
 import interest_lib as il
-from interest_lib import protocol, trajectories
+from interest_lib import protocol, trajectories, trajectory
 from interest_lib.evaluation.metrics import ConfidenceInterval
 
-SEED = 0
+PARAMETERS = parameters_cell("06_what_each_part_adds")  # the section's parameters cell
+SEED = PARAMETERS["seed"]
 ZEROED = "full model, recurrent state zeroed"
 
 
 @pytest.fixture(scope="module")
 def setup():
-    return protocol.book_setup(il.simulate(seed=SEED))
+    return protocol.book_setup(il.simulate(n_users=PARAMETERS["n_users"], seed=SEED))
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +33,15 @@ def variants(setup):
 
 @pytest.fixture(scope="module")
 def ablation(setup, variants):
-    return trajectories.ablation_table(setup, variants, n_boot=1000, seed=SEED)
+    return trajectories.ablation_table(setup, variants, n_boot=PARAMETERS["n_boot"], seed=SEED)
 
 
 def test_the_full_model_is_chapter_6s_lstm(setup, variants):
     """Same call, same cache: the section's full model is the chapter's LSTM."""
-    chapter = trajectories.sequence_model_scores(setup, "lstm", seed=SEED, device="cpu",
-                                                 hidden=32, n_components=8, window=64, epochs=1,
-                                                 train_share=0.5, batch_size=16)
+    chapter6 = parameters_cell("06_lstm_trajectories")
+    hyper = {name: chapter6[name] for name in trajectory.TRAJECTORY_DEFAULTS if name in chapter6}
+    assert {"hidden", "train_share"} <= set(hyper)
+    chapter = trajectories.sequence_model_scores(setup, "lstm", seed=SEED, device="cpu", **hyper)
     np.testing.assert_array_equal(variants[trajectories.FULL_MODEL], chapter)
 
 

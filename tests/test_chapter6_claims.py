@@ -10,20 +10,22 @@ numbers) and over users (as its "two ways to average").
 from __future__ import annotations
 
 import pytest
+from toc_notebooks import parameters_cell
 
 import interest_lib as il
 from interest_lib import baselines, protocol, trajectories, trajectory
 from interest_lib.data.schema import DAY_S
 
-SEED = 0
-CHAPTER_PARAMETERS = {"hidden": 32, "n_components": 8, "window": 64, "epochs": 1,
-                      "train_share": 0.5, "batch_size": 16}  # its parameters cell
-FIGURE_USERS = 500  # the chapter's figure_users
+PARAMETERS = parameters_cell("06_lstm_trajectories")  # the chapter's parameters cell
+CHAPTER_PARAMETERS = {name: PARAMETERS[name] for name in trajectory.TRAJECTORY_DEFAULTS
+                      if name in PARAMETERS}
+FIGURE_USERS = PARAMETERS["figure_users"]
+SEED = PARAMETERS["seed"]
 
 
 @pytest.fixture(scope="module")
 def setup():
-    return protocol.book_setup(il.simulate(seed=SEED))
+    return protocol.book_setup(il.simulate(n_users=PARAMETERS["n_users"], seed=SEED))
 
 
 @pytest.fixture(scope="module")

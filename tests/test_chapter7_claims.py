@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from event_tables import cluster_interval_by_loop
 from sklearn.metrics import recall_score
+from toc_notebooks import parameters_cell
 
 from interest_lib import (
     baselines,
@@ -137,16 +138,7 @@ def test_leaderboard_entries_equal_the_baselines_themselves(setup, scores_of_tes
 
 def chapter6_parameters() -> dict:
     """The model sizes of chapter 6's parameters cell, read from the notebook itself."""
-    import ast
-    import json
-    from pathlib import Path
-
-    notebook = Path(__file__).resolve().parents[1] / "book" / "06_lstm_trajectories.ipynb"
-    cell = next(c for c in json.loads(notebook.read_text())["cells"]
-                if "parameters" in c.get("metadata", {}).get("tags", []))
-    values = {node.targets[0].id: node.value.value
-              for node in ast.parse("".join(cell["source"])).body
-              if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)}
+    values = parameters_cell("06_lstm_trajectories")
     return {name: values[name] for name in trajectory.TRAJECTORY_DEFAULTS if name in values}
 
 

@@ -7,19 +7,19 @@ Each test quotes the sentence it checks; the numbers themselves are glued in the
 from __future__ import annotations
 
 import pytest
+from toc_notebooks import parameters_cell
 
 from interest_lib import describe, memory_sweep, trajectories
 from interest_lib.evaluation.metrics import ConfidenceInterval
 
-SEED = 0
-MEMORIES = (0.0, 0.25, 0.5, 0.75, 1.0)  # the section's parameters cell
-N_USERS = 1500
+PARAMETERS = parameters_cell("06_when_memory_matters")  # the section's parameters cell
+SEED, MEMORIES, N_USERS = PARAMETERS["seed"], PARAMETERS["memories"], PARAMETERS["n_users"]
 
 
 @pytest.fixture(scope="module")
 def sweep():
     return memory_sweep.memory_sweep(MEMORIES, n_users=N_USERS, seed=SEED, device="cpu",
-                                     n_boot=1000)
+                                     n_boot=PARAMETERS["n_boot"])
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,8 @@ def _adds(row) -> ConfidenceInterval:
 
 
 def test_the_section_sweeps_the_library_settings(sweep):
-    assert MEMORIES == memory_sweep.MEMORY_SETTINGS
+    assert tuple(MEMORIES) == memory_sweep.MEMORY_SETTINGS
+    assert min(MEMORIES) == 0.0 and max(MEMORIES) == 1.0  # the prose reads the two ends
     assert sorted(sweep.index.get_level_values("memory").unique()) == list(MEMORIES)
     assert (sweep["low"] <= sweep["recurrence adds"]).all()
     assert (sweep["recurrence adds"] <= sweep["high"]).all()

@@ -438,3 +438,12 @@ def test_unknown_target_is_a_miss_even_when_k_covers_every_item():
 
     assert hit_rate_at_k(np.array([[0.1, 0.2, 0.7]]), np.array([-1]), k=10) == 0.0
     assert hit_rate_at_k(np.array([[0.1, 0.2, 0.7]]), np.array([0]), k=10) == 1.0
+
+
+def test_confidence_interval_side_reads_where_zero_lies():
+    from interest_lib.evaluation.metrics import ConfidenceInterval
+
+    assert ConfidenceInterval(0.2, 0.1, 0.3).side() == 1
+    assert ConfidenceInterval(-0.2, -0.3, -0.1).side() == -1
+    assert ConfidenceInterval(0.05, -0.1, 0.2).side() == 0
+    assert ConfidenceInterval(0.0, 0.0, 0.1).side() == 0  # touching 0 is not above it

@@ -34,6 +34,24 @@ def toc_notebooks() -> list[Path]:
     return [p for p in paths if p.exists()]
 
 
+def parameters_cell(notebook: str) -> dict:
+    """The literal values of a notebook's parameters cell (``book/<notebook>.ipynb``), as a
+    reader sees them: tests read them from there instead of typing them again."""
+    import ast
+    import json
+
+    cells = json.loads((ROOT / "book" / f"{notebook}.ipynb").read_text())["cells"]
+    cell = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    values = {}
+    for node in ast.parse("".join(cell["source"])).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:  # a call, e.g. the device: not a literal
+                continue
+    return values
+
+
 if __name__ == "__main__":
     for path in toc_notebooks():
         print(path.relative_to(ROOT))

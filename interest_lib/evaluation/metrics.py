@@ -534,6 +534,13 @@ class ConfidenceInterval(NamedTuple):
     def __str__(self) -> str:
         return f"{self.estimate:.4f} [{self.low:.4f}, {self.high:.4f}]"
 
+    def side(self) -> int:
+        """Where the interval lies with respect to 0: ``1`` above it, ``-1`` below it, ``0`` when
+        it holds 0. For the interval of a difference, ``1`` is a difference the data show."""
+        if self.low > 0:
+            return 1
+        return -1 if self.high < 0 else 0
+
 
 def _bootstrap_statistics(
     columns: tuple[np.ndarray, ...],

@@ -163,8 +163,7 @@ def popularity_verdicts(
             continue
         diff = metrics.bootstrap_diff_ci(results[key]["HR@10"], popularity, n_boot=n_boot,
                                          seed=seed)
-        verdict = ("beats" if diff.low > 0 else
-                   ("loses to" if diff.high < 0 else "does not measurably beat"))
+        verdict = {1: "beats", -1: "loses to", 0: "does not measurably beat"}[diff.side()]
         rows[key] = {"difference": diff.estimate, "low": diff.low, "high": diff.high,
                      "verdict": verdict}
     table = pd.DataFrame.from_dict(rows, orient="index")

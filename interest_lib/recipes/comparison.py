@@ -89,9 +89,7 @@ def leaderboard_summary(
 
 def verdict(difference: metrics.ConfidenceInterval) -> str:
     """"beats", "loses to" or "cannot be told apart from", from a paired interval of a - b."""
-    if difference.low > 0:
-        return "beats"
-    return "loses to" if difference.high < 0 else "cannot be told apart from"
+    return {1: "beats", -1: "loses to", 0: "cannot be told apart from"}[difference.side()]
 
 
 # --------------------------------------------------------------------------------------------

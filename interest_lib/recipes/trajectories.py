@@ -425,9 +425,7 @@ def ablation_formatted(tables: Mapping[str, pd.DataFrame], digits: int = 4) -> p
 def part_verdict(added: metrics.ConfidenceInterval) -> str:
     """``"helps"``, ``"hurts"`` or ``"no measurable effect"``: where the paired interval of what
     a part adds lies with respect to 0."""
-    if added.low > 0:
-        return "helps"
-    return "hurts" if added.high < 0 else "no measurable effect"
+    return {1: "helps", -1: "hurts", 0: "no measurable effect"}[added.side()]
 
 
 # --------------------------------------------------------------------------------------------
