@@ -89,6 +89,7 @@ MODULES: dict[str, str] = {
     "trajectory": "models.trajectory",
     # recipes
     "cache": "recipes.cache",
+    "benchmark_files": "recipes.benchmark_files",
     "protocol": "recipes.protocol",
     "next_window": "recipes.next_window",
     "audit": "recipes.audit",

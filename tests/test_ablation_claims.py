@@ -3,7 +3,7 @@ section's calls on the default simulator (seed 0, 5,000 users).
 
 The section's prose glues every number and every verdict; these tests check that each verdict
 reads its interval, and assert the sentences it writes in words: the head, not the recurrence,
-carries the full model's gain over the plain network.
+carries the full model's gain over the linear-head network.
 """
 
 from __future__ import annotations
@@ -64,23 +64,23 @@ def test_every_verdict_reads_its_paired_interval(ablation, target):
         table.loc[trajectories.FULL_MODEL, "NDCG@10"] - table.loc[ZEROED, "NDCG@10"], abs=1e-9)
 
 
-def test_the_head_not_the_recurrence_carries_the_gain_over_the_plain_network(ablation):
+def test_the_head_not_the_recurrence_carries_the_gain_over_the_linear_head_network(ablation):
     """'So the score of chapter 6's model comes from its head, not from its recurrence.'"""
     table = ablation["next category"]
     gain = (table.loc[trajectories.FULL_MODEL, "NDCG@10"]
-            - table.loc["plain recurrent network", "NDCG@10"])
+            - table.loc["recurrent network, linear head", "NDCG@10"])
     assert gain > 0
     assert table.loc[ZEROED, "ΔNDCG@10"] < 0.5 * gain
     changed = ablation["next changed category"]
     changed_gain = (changed.loc[trajectories.FULL_MODEL, "NDCG@10"]
-                    - changed.loc["plain recurrent network", "NDCG@10"])
+                    - changed.loc["recurrent network, linear head", "NDCG@10"])
     assert changed.loc[ZEROED, "ΔNDCG@10"] < 0.5 * changed_gain
 
 
 def test_the_recurrent_state_adds_little(ablation):
     """'What the recurrent network adds on its own ... small': less than a tenth of what the
-    head adds over the plain network, on both targets."""
+    head adds over the linear-head network, on both targets."""
     for table in ablation.values():
         gain = (table.loc[trajectories.FULL_MODEL, "NDCG@10"]
-                - table.loc["plain recurrent network", "NDCG@10"])
+                - table.loc["recurrent network, linear head", "NDCG@10"])
         assert abs(table.loc[ZEROED, "ΔNDCG@10"]) < 0.1 * gain

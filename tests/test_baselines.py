@@ -197,8 +197,10 @@ def test_user_history_counts_match_a_direct_count(small_sim, monkeypatch):
             direct = [(earlier == c).sum() for c in cats]
             np.testing.assert_array_equal(counts[point], direct)
         monkeypatch.setattr(baselines, "_BLOCK_CELLS", 7 * len(cats))  # many small blocks
-        np.testing.assert_array_equal(user_history_counts(task), counts)
+        np.testing.assert_array_equal(baselines._history_counts(task), counts)  # not the stored
         monkeypatch.undo()
+        assert user_history_counts(task) is counts  # computed once per task, then read
+        assert not counts.flags.writeable
 
 
 def test_oracle_columns_follow_the_task_vocabulary(small_sim):

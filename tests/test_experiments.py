@@ -14,6 +14,7 @@ from interest_lib import (
     mistakes,
     next_window,
     protocol,
+    recurrent,
     trajectories,
     trajectory,
 )
@@ -345,6 +346,24 @@ def test_sequence_model_scores_are_reproducible_and_cached(setup):
                                             setup.task("test"), device="cpu",
                                             context=int(trajectory.TRAJECTORY_DEFAULTS["window"]))
     np.testing.assert_allclose(rescored, scores, atol=1e-5)  # scored as in training: the window
+
+
+def test_plain_model_is_trained_once_and_rebuilt_from_the_cache(setup):
+    small = {"epochs": 1, "hidden": 8, "embedding_dim": 4}
+    model, history, scores = trajectories.plain_model(setup, seed=1, device="cpu", **small)
+    assert scores.shape == (len(setup.task("test")), setup.n_categories)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
+    assert len(cache.stored_results("plain_model")) == 1
+    again, stored_history, stored = trajectories.plain_model(setup, seed=1, device="cpu", **small)
+    assert len(cache.stored_results("plain_model")) == 1  # read, not trained again
+    np.testing.assert_array_equal(stored, scores)
+    assert stored_history.train_loss == pytest.approx(history.train_loss)
+    rescored = trajectory.trajectory_scores(again, setup.events, setup.category_ids,
+                                            setup.task("test"), device="cpu",
+                                            context=int(recurrent.PLAIN_DEFAULTS["window"]))
+    np.testing.assert_allclose(rescored, scores, atol=1e-5)  # the stored weights are the model
+    with pytest.raises(TypeError, match="hyper"):
+        trajectories.plain_model(setup, hidden_size=3)
 
 
 def test_interest_mlp_scores_are_reproducible_and_cached(setup):

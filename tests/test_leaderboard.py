@@ -49,6 +49,21 @@ def test_points_average_and_paired_reference(task):
         leaderboard.leaderboard(reports, task.user_id, average="points", reference="oracle")
 
 
+def test_paired_difference_of_one_pair(task):
+    rng = np.random.default_rng(0)
+    good = np.eye(task.n_categories)[task.target] + rng.random((len(task), task.n_categories))
+    noise = rng.random((len(task), task.n_categories))
+    reports = {"good": point_report(good, task), "noise": point_report(noise, task)}
+    worse = leaderboard.paired_difference(reports, "noise", "good", task.user_id, n_boot=200)
+    difference = (reports["noise"]["NDCG@10"] - reports["good"]["NDCG@10"]).to_numpy()
+    assert worse.estimate == pytest.approx(difference.mean())
+    np.testing.assert_allclose((worse.low, worse.high),
+                               cluster_interval_by_loop(difference, task.user_id, 200, 0))
+    assert worse.side() == -1
+    better = leaderboard.paired_difference(reports, "good", "noise", task.user_id, n_boot=200)
+    assert better.estimate == pytest.approx(-worse.estimate) and better.side() == 1
+
+
 def test_intervals_resample_users_not_points():
     rng = np.random.default_rng(1)
     user = np.repeat(np.arange(50), 20)

@@ -366,6 +366,54 @@ def test_fit_and_score_a_trajectory_model(trajectory_data):
     assert groups[1]["params"][0] is model.components
 
 
+def test_fit_and_score_the_plain_sequence_model(trajectory_data):
+    from interest_lib.data.tasks import N_REQUEST_FEATURES
+    from interest_lib.models.recurrent import PLAIN_DEFAULTS, SequenceModel, fit_sequence_model
+    from interest_lib.models.trajectory import trajectory_scores
+
+    events, ids, train_task, valid_task, test_task = trajectory_data
+    small = {"hidden": 8, "embedding_dim": 4, "window": 16, "epochs": 2, "batch_size": 32}
+    model, history = fit_sequence_model(events, ids, train_task, valid_task, device="cpu",
+                                        cell="lstm", **small)
+    assert isinstance(model, SequenceModel) and not model.training and model.cell == "lstm"
+    assert model.n_time_features == N_REQUEST_FEATURES  # reads the request context
+    assert history.epochs >= 1 and np.isfinite(history.valid_metric).all()
+    scores = trajectory_scores(model, events, ids, test_task, context=16, device="cpu")
+    assert scores.shape == (len(test_task), len(ids))
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-4)
+    again, _ = fit_sequence_model(events, ids, train_task, valid_task, device="cpu",
+                                  cell="lstm", **small)
+    np.testing.assert_allclose(trajectory_scores(again, events, ids, test_task, context=16,
+                                                 device="cpu"), scores, atol=1e-6)
+    # without validation points every epoch runs and the last weights are kept
+    _, unchecked = fit_sequence_model(events, ids, train_task, valid_task.subset(
+        np.zeros(len(valid_task), dtype=bool)), device="cpu", **small)
+    assert unchecked.epochs == small["epochs"] and unchecked.best_epoch == small["epochs"]
+    assert PLAIN_DEFAULTS["cell"] in ("lstm", "gru")
+    with pytest.raises(TypeError, match="unknown hyper-parameter"):
+        fit_sequence_model(events, ids, train_task, valid_task, hiden=8)
+
+
+def test_window_batches_keep_a_share_and_cut_the_padding():
+    from interest_lib.models.recurrent import window_batches
+
+    n, width = 40, 12
+    lengths = torch.arange(n) % width + 1
+    steps = torch.arange(width).expand(n, width)
+    data = (steps, steps, steps[..., None].float(), lengths, steps, torch.zeros(n, 3))
+    seen = []
+    for categories, _, features, batch_lengths, _, history in window_batches(
+            data, batch_size=8, share=0.5, seed=1):
+        assert categories.shape[1] == int(batch_lengths.max()) == features.shape[1]
+        assert history.shape[1] == 3  # not a per-position tensor: never cut
+        seen.extend(batch_lengths.tolist())
+    assert len(seen) == n // 2
+    again = [b[3].tolist() for b in window_batches(data, batch_size=8, share=0.5, seed=1)]
+    assert sorted(sum(again, [])) == sorted(seen)  # the same windows every time
+    with pytest.raises(ValueError, match="train_share"):
+        window_batches(data, batch_size=8, share=0.0)
+
+
 def test_trajectory_model_parts_are_checked():
     from interest_lib.models.trajectory import PARTS, TrajectoryModel, check_parts
 

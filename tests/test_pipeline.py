@@ -15,6 +15,8 @@ from interest_lib.data.split import TEST_END, TRAIN_END, VALID_END, split_by_tim
 from interest_lib.data.tasks import next_category_task
 from interest_lib.evaluation.metrics import ranking_report
 from interest_lib.models.baselines import BASELINE_NAMES, baseline_scores
+from interest_lib.models.recurrent import SequenceModel
+from interest_lib.models.trajectory import TrajectoryModel
 
 OCT_1 = 1_569_888_000  # 2019-10-01 00:00:00 UTC
 
@@ -384,6 +386,9 @@ def test_chapter_6s_models_run_on_a_log_of_a_few_hours():
                                               epochs=1, hidden=8, embedding_dim=4,
                                               n_components=2, train_share=1.0)
     assert list(trained) == list(real_data.SEQUENCE_MODELS)
+    plain = [name for name, kind in real_data.SEQUENCE_MODELS.items() if kind == real_data.PLAIN]
+    assert len(plain) == 1 and isinstance(trained[plain[0]][0], SequenceModel)
+    assert all(isinstance(trained[name][0], TrajectoryModel) for name in trained if name not in plain)
     scorer = real_data.sequence_scorer(trained, hours, ids, context=64, device="cpu")
     table = real_data.evaluate(test_task, scorer, n_boot=0)
     assert list(table.index) == list(real_data.SEQUENCE_MODELS)
@@ -394,6 +399,8 @@ def test_chapter_6s_models_run_on_a_log_of_a_few_hours():
     kept = real_data.train_sequence_models(hours, ids, train_task, no_valid, device="cpu",
                                            epochs=1, hidden=8, embedding_dim=4, n_components=2)
     assert all(history.epochs == 1 for _, history in kept.values())
+    with pytest.raises(TypeError, match="hyper-parameter"):
+        real_data.train_sequence_models(hours, ids, train_task, valid_task, hiden=8)
     with pytest.raises(real_data.NothingToEvaluateError, match="no prediction points"):
         real_data.train_sequence_models(hours, ids, train_task.subset(np.zeros(len(train_task),
                                                                                bool)),

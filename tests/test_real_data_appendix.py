@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark
 
 from interest_lib.data.loaders import load_taobao
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "bench_full_taobao.py"
 RESULTS = ROOT / "benchmarks" / "results"
 MEASURED = ("load", "clean", "split", "task", "blocks")
 FIGURES = ("seconds", "held_before_gib", "stage_peak_gib", "peak_gib")
@@ -20,10 +19,7 @@ FIGURES = ("seconds", "held_before_gib", "stage_peak_gib", "peak_gib")
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_full_taobao", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_full_taobao")
 
 
 def test_file_is_written_in_chunks_with_disjoint_users(bench, tmp_path):

@@ -3,7 +3,7 @@ r"""One leaderboard for many methods on the same prediction points: :func:`leade
 Every table of methods in the book comes from :func:`leaderboard`: the mean of each metric,
 averaged either over prediction points or over users (an explicit argument), a bootstrap
 interval that resamples **users** with all their points, the book's 5 % tie rule, optionally a
-paired difference to a reference method and the share of the baseline-to-ceiling gap a method
+paired difference to a reference method (:func:`paired_difference` for one pair) and the share of the baseline-to-ceiling gap a method
 closes (:func:`gap_closed`); :func:`formatted` prints it as the book does.
 
 Two ways to average a per-point value :math:`x_{u,j}` (point :math:`j` of user :math:`u`,
@@ -216,6 +216,31 @@ def leaderboard(
         table = table.sort_values(metric, ascending=False, kind="stable")
     table.attrs["alpha"] = alpha
     return table
+
+
+def paired_difference(
+    reports: Mapping[str, pd.DataFrame],
+    method: str,
+    other: str,
+    user_id: ArrayLike,
+    *,
+    average: str = "points",
+    metric: str = "NDCG@10",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> metrics.ConfidenceInterval:
+    r"""``method`` − ``other`` in ``metric``, with the paired 95 % interval of :func:`leaderboard`.
+
+    The mean of the per-point (or per-user) differences :math:`x^{\text{method}} -
+    x^{\text{other}}`, its interval from the cluster bootstrap over users with the draws of
+    :func:`leaderboard` (same ``seed``, same draws). ``.side()`` of the result says whether the
+    data show a difference.
+    """
+    row = leaderboard({method: reports[method], other: reports[other]}, user_id,
+                      average=average, metric=metric, columns=[metric], ceiling=(),
+                      reference=other, sort=False, n_boot=n_boot, seed=seed).loc[method]
+    return metrics.ConfidenceInterval(float(row[f"Δ{metric}"]), float(row[f"Δ{metric} low"]),
+                                      float(row[f"Δ{metric} high"]))
 
 
 def _add_verdicts(table: pd.DataFrame, metric: str, ceiling: Sequence[str],

@@ -38,6 +38,7 @@ predict a user's interest distribution over a future window (chapters 3 and 5).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -94,7 +95,9 @@ def _smoothed(counts: np.ndarray, prior: np.ndarray, strength: float) -> np.ndar
     """Rows ``(counts + strength * prior) / (row total + strength)``."""
     counts = np.asarray(counts, dtype=np.float64)
     total = counts.sum(axis=-1, keepdims=True)
-    return (counts + strength * prior) / (total + strength)
+    out = counts + strength * np.asarray(prior, dtype=np.float64)  # a new array: counts stay as given
+    out /= total + strength
+    return out
 
 
 def _check_task(task: NextCategoryTask, train: pd.DataFrame) -> None:
@@ -158,17 +161,29 @@ def recent_popularity_scores(
     return condition_on_change(scores, task)
 
 
+_HISTORY_COUNTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def user_history_counts(task: NextCategoryTask) -> np.ndarray:
     """How often each point's user visited each category before the point.
 
     Counts every earlier event of the user in ``task.events`` (before and inside the window);
-    events outside the vocabulary are not counted.
+    events outside the vocabulary are not counted. Several baselines read the counts of one
+    task: they are computed once per task object and returned read-only.
 
     Returns
     -------
     numpy.ndarray
-        ``(len(task), C)`` float64 counts.
+        ``(len(task), C)`` float64 counts (read-only).
     """
+    if task not in _HISTORY_COUNTS:
+        counts = _history_counts(task)
+        counts.setflags(write=False)
+        _HISTORY_COUNTS[task] = counts
+    return _HISTORY_COUNTS[task]
+
+
+def _history_counts(task: NextCategoryTask) -> np.ndarray:
     events = task.events
     n_cat = task.n_categories
     order = _user_time_order(events)

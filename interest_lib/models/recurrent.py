@@ -11,17 +11,23 @@ r"""A plain recurrent sequence model (LSTM or GRU) and the helpers every recurre
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from interest_lib.data.sequences import UserSequences, _ranges
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from interest_lib.data.tasks import NextCategoryTask
+    from interest_lib.models.training import TensorBatches, TrainingHistory
 
 # --------------------------------------------------------------------------------------------
 # the sequence model
@@ -125,13 +131,13 @@ class SequenceModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.output_layer = nn.Linear(hidden, n_categories)
 
-    def _packed_inputs(
+    def _inputs(
         self,
         categories: torch.Tensor,
         behaviors: torch.Tensor,
         lengths: torch.Tensor,
         time_features: torch.Tensor | None,
-    ) -> torch.nn.utils.rnn.PackedSequence:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if categories.shape != behaviors.shape or categories.ndim != 2:
             raise ValueError(
                 f"categories {tuple(categories.shape)} and behaviors {tuple(behaviors.shape)} "
@@ -153,8 +159,7 @@ class SequenceModel(nn.Module):
             parts.append(time_features.to(parts[0].dtype))
         elif time_features is not None:
             raise ValueError("time_features given to a model built with time_features=0")
-        inputs = torch.cat(parts, dim=-1)
-        return pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+        return torch.cat(parts, dim=-1), lengths
 
     def forward(
         self,
@@ -182,10 +187,9 @@ class SequenceModel(nn.Module):
             Shape ``(batch, max_length, n_categories)``. Position ``t`` scores the category of
             event ``t + 1``. Positions at or after a sequence's length hold no information.
         """
-        packed = self._packed_inputs(categories, behaviors, lengths, time_features)
-        outputs, _ = self.rnn(packed)
-        padded, _ = pad_packed_sequence(outputs, batch_first=True, total_length=categories.shape[1])
-        return self.output_layer(self.dropout(padded))
+        inputs, _ = self._inputs(categories, behaviors, lengths, time_features)
+        outputs, _ = self.rnn(inputs)  # padding comes after the valid positions: no packing
+        return self.output_layer(self.dropout(outputs))
 
     def batch_inputs(
         self, sequences: UserSequences, index: np.ndarray
@@ -205,8 +209,9 @@ class SequenceModel(nn.Module):
         Same arguments as :meth:`forward`; cheaper, as only the final state is projected. Equal
         to ``last_valid(model(...), lengths)``.
         """
-        packed = self._packed_inputs(categories, behaviors, lengths, time_features)
-        _, state = self.rnn(packed)
+        inputs, lengths = self._inputs(categories, behaviors, lengths, time_features)
+        packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+        _, state = self.rnn(packed)  # packed, so the final state is the last valid position's
         final = state[0] if self.cell == "lstm" else state  # (num_layers, batch, hidden)
         return self.output_layer(self.dropout(final[-1]))
 
@@ -418,3 +423,220 @@ def sequence_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch
     return F.cross_entropy(logits[valid], targets[valid])
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# training on windows of the training days
+# --------------------------------------------------------------------------------------------
+
+
+def window_batches(
+    data: Sequence[torch.Tensor],
+    *,
+    batch_size: int,
+    share: float = 1.0,
+    seed: int = 0,
+    pin_memory: bool = False,
+) -> TensorBatches:
+    """Mini-batches of training windows, windows of similar length batched together.
+
+    Parameters
+    ----------
+    data
+        ``UserSequences.tensors()`` (five tensors) or ``tensors(history=True)`` (six): the
+        lengths are the fourth.
+    batch_size
+        Windows per batch.
+    share
+        Share of the windows to train on, in ``(0, 1]``: a random subset drawn once from ``seed``
+        (the same windows every epoch).
+    seed
+        Seeds the subset and the order of the batches.
+    pin_memory
+        Pin batches for copies to a GPU.
+
+    Returns
+    -------
+    TensorBatches
+        Each batch cut after its longest window (only the per-position tensors are cut).
+    """
+    from interest_lib.models.training import TensorBatches
+
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"train_share must be in (0, 1], got {share}")
+    data = tuple(data)
+    if share < 1.0:
+        n_windows = int(data[0].shape[0])
+        keep = np.random.default_rng(seed).choice(n_windows, max(1, round(share * n_windows)),
+                                                  replace=False)
+        data = tuple(t[torch.from_numpy(np.sort(keep))] for t in data)
+    # (categories, behaviors, features, lengths, targets[, history]): which have time steps
+    time_axes = (True, True, True, False, True, False)[: len(data)]
+    return TensorBatches(data, batch_size, generator=torch.Generator().manual_seed(seed),
+                         pin_memory=pin_memory, lengths=data[3], time_axes=time_axes)
+
+
+def validation_ndcg(
+    sequences: UserSequences, target: np.ndarray, device: torch.device, batch_size: int = 8
+) -> Callable[[nn.Module], float]:
+    """``valid_fn`` for :func:`interest_lib.models.training.fit`: NDCG@10 of a model's next-category
+    scores at the masked positions of ``sequences`` against ``target`` (``(n,)`` category
+    indices, ``-1`` = outside the vocabulary)."""
+    from interest_lib.evaluation import metrics
+
+    def valid_ndcg(model: nn.Module) -> float:
+        scores = sequence_scores(model, sequences, batch_size=batch_size, device=device)
+        return metrics.ndcg_at_k(scores, target, 10)
+
+    return valid_ndcg
+
+
+def with_defaults(hyper: Mapping[str, object], defaults: Mapping[str, object]) -> dict:
+    """``defaults`` updated with ``hyper``, after checking ``hyper`` names only known settings.
+
+    Raises
+    ------
+    TypeError
+        For a name that ``defaults`` lacks (a misspelt setting must not be ignored).
+    """
+    unknown = set(hyper) - set(defaults)
+    if unknown:
+        raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
+    return {**defaults, **hyper}
+
+
+def training_data(
+    events: pd.DataFrame,
+    category_ids: ArrayLike,
+    train_task: NextCategoryTask,
+    valid_task: NextCategoryTask,
+    *,
+    window: int,
+    valid_context: int,
+    batch_size: int,
+    share: float,
+    history: bool,
+    seed: int,
+    device: torch.device,
+    valid_batch_size: int = 8,
+) -> tuple[TensorBatches, Callable[[nn.Module], float] | None]:
+    """A sequence model's training batches and validation function, from the tasks' points.
+
+    Training sequences are windows of at most ``window`` events with the request context
+    (``history=True`` adds the counts before each window), batched by :func:`window_batches`;
+    the validation function is :func:`validation_ndcg` on sequences with at least
+    ``valid_context`` events before each user's first validation point, or ``None`` when
+    ``valid_task`` is empty (then :func:`~interest_lib.models.training.fit` keeps the last epoch).
+    """
+    from interest_lib.data import sequences
+
+    train_seq = sequences.user_sequences(events, category_ids, train_task, max_len=window,
+                                         request_context=True)
+    batches = window_batches(train_seq.tensors(history=history), batch_size=batch_size,
+                             share=share, seed=seed, pin_memory=device.type == "cuda")
+    if not len(valid_task):
+        return batches, None
+    valid_seq = sequences.user_sequences(events, category_ids, valid_task, context=valid_context,
+                                         request_context=True)
+    return batches, validation_ndcg(valid_seq, valid_task.target, device, valid_batch_size)
+
+
+PLAIN_DEFAULTS: dict[str, float] = {
+    "cell": "gru",
+    "hidden": 128,
+    "embedding_dim": 64,
+    "behavior_dim": 8,
+    "dropout": 0.1,
+    "window": 64,
+    "batch_size": 32,
+    "epochs": 3,
+    "train_share": 1.0,
+    "lr": 0.005,
+    "valid_context": 8,
+    "patience": 1,
+}
+"""Hyper-parameters of :func:`fit_sequence_model`, chosen on the validation day of the book's
+default log: ``python benchmarks/tune_plain_model.py grid`` trains the cell (GRU, LSTM), the state
+(64, 128), the learning rate (0.002, 0.005) and the batch size (32, 64 windows) with up to eight
+passes and early stopping, and chooses the setting that trains fastest among those within 0.001
+of the best validation NDCG@10 (differences that small are noise); ``epochs`` is that setting's
+best epoch. The test day is not read."""
+
+
+def plain_loss(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The training loss of :class:`SequenceModel`: cross-entropy against the *next* category.
+
+    ``batch`` holds rows of ``UserSequences.tensors()``: ``(categories, behaviors,
+    time_features, lengths, targets)``, the target at position :math:`t` being the category of
+    event :math:`t + 1` (``-1`` where there is none).
+    """
+    categories, behaviors, features, lengths, targets = batch
+    return sequence_cross_entropy(model(categories, behaviors, lengths, features), targets)
+
+
+def fit_sequence_model(
+    events: pd.DataFrame,
+    category_ids: ArrayLike,
+    train_task: NextCategoryTask,
+    valid_task: NextCategoryTask,
+    *,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    **hyper: float | str,
+) -> tuple[SequenceModel, TrainingHistory]:
+    """Train the plain :class:`SequenceModel` on a task's points, early-stopped on validation.
+
+    The practitioner's recurrent model: category and behaviour embeddings and the request
+    context (:data:`interest_lib.data.tasks.REQUEST_FEATURE_NAMES`: time gaps, does the next
+    event open a session, platform, time of day) as inputs, an LSTM or GRU, and one linear layer
+    over all categories, trained with cross-entropy on windows of the training days by
+    :func:`interest_lib.models.training.fit` (AdamW), keeping the epoch of best validation
+    NDCG@10.
+
+    Parameters
+    ----------
+    events, category_ids
+        The whole log (earlier events are read as input) and the ``(C,)`` training vocabulary.
+    train_task, valid_task
+        Training targets, and validation points for early stopping (none: every epoch runs and
+        the last weights are kept).
+    seed, device, progress
+        The seed of the weights, the windows and the batches; where to train (``None``:
+        :func:`~interest_lib.models.training.best_device`); a progress bar or not.
+    **hyper
+        Overrides of :data:`PLAIN_DEFAULTS`.
+
+    Returns
+    -------
+    (model, history)
+        The trained :class:`SequenceModel` (best validation epoch, eval mode) and its
+        :class:`~interest_lib.models.training.TrainingHistory`.
+    """
+    from interest_lib.data.tasks import N_REQUEST_FEATURES
+    from interest_lib.models import training
+
+    h = with_defaults(hyper, PLAIN_DEFAULTS)
+    target = training.best_device(device)
+    batches, valid_fn = training_data(
+        events, category_ids, train_task, valid_task, window=int(h["window"]),
+        valid_context=int(h["valid_context"]), batch_size=int(h["batch_size"]),
+        share=float(h["train_share"]), history=False, seed=seed, device=target,
+        valid_batch_size=64,
+    )
+    training.set_seed(seed)
+    model = SequenceModel(
+        len(np.asarray(category_ids)),
+        embedding_dim=int(h["embedding_dim"]),
+        hidden=int(h["hidden"]),
+        cell=str(h["cell"]),  # type: ignore[arg-type]
+        dropout=float(h["dropout"]),
+        time_features=N_REQUEST_FEATURES,
+        behavior_dim=int(h["behavior_dim"]),
+    )
+    history = training.fit(
+        model, batches, loss_fn=plain_loss, valid_fn=valid_fn, epochs=int(h["epochs"]),
+        batch_size=int(h["batch_size"]), lr=float(h["lr"]), patience=int(h["patience"]),
+        device=target, seed=seed, progress=progress,
+    )
+    return model, history

@@ -359,36 +359,15 @@ def fit_trajectory_model(
         The model with the weights of its best validation epoch, in eval mode, and the
         :class:`~interest_lib.models.training.TrainingHistory`.
     """
-    from interest_lib.data import sequences
-    from interest_lib.evaluation import metrics
     from interest_lib.models import recurrent, training
 
-    unknown = set(hyper) - set(TRAJECTORY_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
-    h = {**TRAJECTORY_DEFAULTS, **hyper}
+    h = recurrent.with_defaults(hyper, TRAJECTORY_DEFAULTS)
     target = training.best_device(device)
-    train_seq = sequences.user_sequences(
-        events, category_ids, train_task, max_len=int(h["window"]), request_context=True
-    )
-    valid_seq = sequences.user_sequences(
-        events, category_ids, valid_task, context=int(h["valid_context"]), request_context=True
-    ) if len(valid_task) else None
-
-    def valid_ndcg(net: nn.Module) -> float:
-        scores = recurrent.sequence_scores(net, valid_seq, batch_size=8, device=target)
-        return metrics.ndcg_at_k(scores, valid_task.target, 10)
-
-    share = float(h["train_share"])
-    if not 0.0 < share <= 1.0:
-        raise ValueError(f"train_share must be in (0, 1], got {share}")
-    train_data = train_seq.tensors(history=True)
-    if share < 1.0:
-        n_windows = int(train_data[0].shape[0])
-        keep = np.random.default_rng(seed).choice(n_windows, max(1, round(share * n_windows)),
-                                                  replace=False)
-        train_data = tuple(t[torch.from_numpy(np.sort(keep))] for t in train_data)
-
+    batches, valid_fn = recurrent.training_data(
+        events, category_ids, train_task, valid_task, window=int(h["window"]),
+        valid_context=int(h["valid_context"]), batch_size=int(h["batch_size"]),
+        share=float(h["train_share"]), history=True, seed=seed, device=target,
+    )  # windows of similar length batched together, each batch cut after its longest window
     training.set_seed(seed)
     model = TrajectoryModel(
         len(np.asarray(category_ids)),
@@ -398,17 +377,11 @@ def fit_trajectory_model(
         cell=cell,
         parts=parts,
     )
-    lengths = train_data[3]  # (categories, behaviors, features, lengths, targets, history)
-    batches = training.TensorBatches(
-        train_data, int(h["batch_size"]), generator=torch.Generator().manual_seed(seed),
-        pin_memory=target.type == "cuda", lengths=lengths,
-        time_axes=(True, True, True, False, True, False),
-    )  # windows of similar length batched together, each batch cut after its longest window
     history = training.fit(
         model,
         batches,
         loss_fn=trajectory_loss,
-        valid_fn=valid_ndcg if len(valid_task) else None,  # no validation points: keep the last
+        valid_fn=valid_fn,
         epochs=int(h["epochs"]),
         batch_size=int(h["batch_size"]),
         optimizer=trajectory_optimizer(model, float(h["lr"]), float(h["component_lr"])),
@@ -430,7 +403,11 @@ def trajectory_scores(
     batch_size: int = 8,
     device: str | torch.device | None = None,
 ) -> np.ndarray:
-    """Next-category probabilities of a trained :class:`TrajectoryModel` for a task's points.
+    """Next-category probabilities of a trained sequence model for a task's points.
+
+    For a :class:`TrajectoryModel` or a
+    :class:`~interest_lib.models.recurrent.SequenceModel`: any model that reads the request
+    context (``user_sequences(..., request_context=True)``).
 
     Parameters
     ----------
@@ -442,7 +419,8 @@ def trajectory_scores(
         Users per forward pass (sequences of similar length are batched together). The head
         makes several ``(users, T, C)`` tensors; with hundreds of categories and whole histories,
         small batches keep them in the CPU's cache (8 scores the default log several times
-        faster than 256, with the same result).
+        faster than 256, with the same result). A plain model, without the head, is faster
+        with larger batches (64).
 
     Returns
     -------

@@ -100,7 +100,7 @@ REFERENCES: tuple[str, ...] = ("truth (hidden parameters)", "oracle")
 """The references of the cold-start comparison (not competitors)."""
 
 READS_EVENTS: tuple[str, ...] = ("user frequency", "repeat last", "Markov chain", "session-aware",
-                                 "session Markov chain", "LSTM", "GRU")
+                                 "session Markov chain", "LSTM")
 """Next-category methods that update their score after every event of the user."""
 
 

@@ -90,6 +90,7 @@ __all__ = [
     "row_account",
     "run_pipeline",
     "sample_users",
+    "PLAIN",
     "SEQUENCE_MODELS",
     "sequence_scorer",
     "short_log_cutoffs",
@@ -289,12 +290,16 @@ def evaluate(
     return table[columns]
 
 
+PLAIN = "plain"
+"""The value of :data:`SEQUENCE_MODELS` that stands for chapter 6's plain model."""
+
 SEQUENCE_MODELS: dict[str, str] = {
-    "plain LSTM": "plain recurrent network",
+    "chapter 6's plain model": PLAIN,
     "chapter 6's LSTM": "+ taste: the full model",
 }
-"""The models of chapter 6 the appendix trains on a real log: name in the appendix → variant of
-:data:`interest_lib.recipes.trajectories.ABLATION` (the plain network and the full model)."""
+"""The models of chapter 6 the appendix trains on a real log: name in the appendix → :data:`PLAIN`
+(the plain model, :func:`interest_lib.models.recurrent.fit_sequence_model`) or a variant of
+:data:`interest_lib.recipes.trajectories.ABLATION` (here the full structured model)."""
 
 
 def train_sequence_models(
@@ -311,10 +316,12 @@ def train_sequence_models(
 ) -> dict[str, tuple]:
     """Chapter 6's models trained on a log's training points, each with chapter 6's training.
 
-    Every model is :func:`interest_lib.models.trajectory.fit_trajectory_model` with the parts of
-    its :data:`~interest_lib.recipes.trajectories.ABLATION` variant, the same seed and the same
-    hyper-parameters; with validation points, the epoch with the best validation NDCG@10 is kept.
-    On a CPU training runs on one thread, as in the chapter.
+    The plain model is :func:`interest_lib.models.recurrent.fit_sequence_model` with
+    :data:`~interest_lib.models.recurrent.PLAIN_DEFAULTS`; every structured one is
+    :func:`interest_lib.models.trajectory.fit_trajectory_model` with the parts of its
+    :data:`~interest_lib.recipes.trajectories.ABLATION` variant. All get the same seed; with
+    validation points, the epoch with the best validation NDCG@10 is kept. On a CPU training runs
+    on one thread, as in the chapter.
 
     Parameters
     ----------
@@ -325,11 +332,15 @@ def train_sequence_models(
     train_task, valid_task
         Points of the training and validation periods.
     models
-        Name → variant of :data:`~interest_lib.recipes.trajectories.ABLATION`.
-    cell, seed, device
+        Name → :data:`PLAIN` or a variant of :data:`~interest_lib.recipes.trajectories.ABLATION`.
+    cell
+        The structured models' cell (the plain model's is in its defaults).
+    seed, device
         As for :func:`~interest_lib.models.trajectory.fit_trajectory_model`.
     **hyper
-        Overrides of :data:`interest_lib.models.trajectory.TRAJECTORY_DEFAULTS`.
+        Overrides, each given to every model whose defaults have it
+        (:data:`interest_lib.models.recurrent.PLAIN_DEFAULTS`,
+        :data:`interest_lib.models.trajectory.TRAJECTORY_DEFAULTS`), e.g. ``epochs``.
 
     Returns
     -------
@@ -340,10 +351,15 @@ def train_sequence_models(
     ------
     NothingToEvaluateError
         If the training period has no prediction points.
+    TypeError
+        For a hyper-parameter no model has.
     """
-    from interest_lib.models import training, trajectory
+    from interest_lib.models import recurrent, training, trajectory
     from interest_lib.recipes.trajectories import ABLATION
 
+    unknown = set(hyper) - set(recurrent.PLAIN_DEFAULTS) - set(trajectory.TRAJECTORY_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
     if len(train_task) == 0:
         raise NothingToEvaluateError("the training period has no prediction points: "
                                      "too little data to train a model")
@@ -351,9 +367,15 @@ def train_sequence_models(
     trained = {}
     with training.one_cpu_thread(target):
         for name, variant in models.items():
-            trained[name] = trajectory.fit_trajectory_model(
-                events, category_ids, train_task, valid_task, cell=cell,
-                parts=ABLATION[variant], seed=seed, device=target, **hyper)
+            if variant == PLAIN:
+                own = {k: v for k, v in hyper.items() if k in recurrent.PLAIN_DEFAULTS}
+                trained[name] = recurrent.fit_sequence_model(
+                    events, category_ids, train_task, valid_task, seed=seed, device=target, **own)
+            else:
+                own = {k: v for k, v in hyper.items() if k in trajectory.TRAJECTORY_DEFAULTS}
+                trained[name] = trajectory.fit_trajectory_model(
+                    events, category_ids, train_task, valid_task, cell=cell,
+                    parts=ABLATION[variant], seed=seed, device=target, **own)
     return trained
 
 

@@ -1,7 +1,8 @@
 r"""Chapter 6's recipe: the LSTM / GRU trajectory models, trained once and shared with chapter 7,
 and the analyses of the chapter.
 
-Models: :func:`sequence_model`, :func:`sequence_model_result`, :func:`sequence_model_scores`.
+Models: :func:`plain_model`; :func:`sequence_model`, :func:`sequence_model_result`,
+:func:`sequence_model_scores`.
 Every method on one task: :func:`method_reports`, :func:`boards`. Trajectories:
 :func:`point_positions`, :func:`segment_mass`, :func:`trajectory_example`,
 :func:`migration_curves`, :func:`figure_days`, :func:`shift_baselines`, :func:`per_day_ndcg`.
@@ -18,7 +19,7 @@ import pandas as pd
 
 from interest_lib.data.schema import DAY_S
 from interest_lib.evaluation import metrics
-from interest_lib.evaluation.leaderboard import leaderboard
+from interest_lib.evaluation.leaderboard import leaderboard, paired_difference
 from interest_lib.models import baselines
 from interest_lib.recipes.cache import cached, code_version
 from interest_lib.recipes.protocol import (
@@ -146,19 +147,45 @@ def sequence_model_result(
               "parts": "+".join(p for p in trajectory.PARTS if p in chosen), **h}
 
     def compute() -> dict[str, np.ndarray]:
-        model, history, scores = train_sequence_model(setup, cell, parts=chosen, seed=seed,
-                                                      device=target, **h)
-        weights = {f"{_WEIGHT}{name}": value.detach().cpu().numpy()
-                   for name, value in model.state_dict().items()}
-        return {"scores": scores, "valid_metric": np.asarray(history.valid_metric),
-                "train_loss": np.asarray(history.train_loss),
-                "seconds": np.asarray(history.seconds),
-                "best_epoch": np.asarray(history.best_epoch or 0),
-                "stopped_early": np.asarray(history.stopped_early), **weights}
+        return _stored(*train_sequence_model(setup, cell, parts=chosen, seed=seed,
+                                             device=target, **h))
 
     code = code_version(_PROTOCOL_MODULES + ("recurrent", "trajectory", "training"),
-                        (train_sequence_model, sequence_model_result))
+                        (train_sequence_model, sequence_model_result, _stored))
     return cached("sequence_model", params, compute, code=code)
+
+
+def _stored(model: Any, history: Any, scores: np.ndarray) -> dict[str, np.ndarray]:
+    """A trained model's test scores, training history and weights as arrays, for the cache."""
+    weights = {f"{_WEIGHT}{name}": value.detach().cpu().numpy()
+               for name, value in model.state_dict().items()}
+    return {"scores": scores, "valid_metric": np.asarray(history.valid_metric),
+            "train_loss": np.asarray(history.train_loss), "seconds": np.asarray(history.seconds),
+            "best_epoch": np.asarray(history.best_epoch or 0),
+            "stopped_early": np.asarray(history.stopped_early), **weights}
+
+
+def _restored(
+    model: Any, stored: Mapping[str, np.ndarray], target: Any
+) -> tuple[Any, Any, np.ndarray]:
+    """``(model, history, test scores)`` from :func:`_stored`'s arrays; ``model`` gets the weights."""
+    import torch
+
+    from interest_lib.models import training
+
+    model.load_state_dict({name[len(_WEIGHT):]: torch.from_numpy(np.array(value))
+                           for name, value in stored.items() if name.startswith(_WEIGHT)})
+    model.to(target).eval()
+    best = int(stored["best_epoch"])
+    history = training.TrainingHistory(
+        train_loss=[float(v) for v in stored["train_loss"]],
+        valid_metric=[float(v) for v in stored["valid_metric"]],
+        seconds=[float(v) for v in stored["seconds"]],
+        best_epoch=best or None,
+        stopped_early=bool(stored["stopped_early"]),
+        device=target.type,
+    )
+    return model, history, stored["scores"]
 
 
 def sequence_model(
@@ -178,8 +205,6 @@ def sequence_model(
         :class:`~interest_lib.models.training.TrainingHistory` and ``float32 (len(setup.task("test")), C)``
         probabilities.
     """
-    import torch
-
     from interest_lib.models import training, trajectory
 
     target = training.best_device(device)
@@ -188,19 +213,102 @@ def sequence_model(
     model = trajectory.TrajectoryModel(setup.n_categories, n_components=int(h["n_components"]),
                                        embedding_dim=int(h["embedding_dim"]),
                                        hidden=int(h["hidden"]), cell=cell, parts=parts)
-    model.load_state_dict({name[len(_WEIGHT):]: torch.from_numpy(np.array(value))
-                           for name, value in stored.items() if name.startswith(_WEIGHT)})
-    model.to(target).eval()
-    best = int(stored["best_epoch"])
-    history = training.TrainingHistory(
-        train_loss=[float(v) for v in stored["train_loss"]],
-        valid_metric=[float(v) for v in stored["valid_metric"]],
-        seconds=[float(v) for v in stored["seconds"]],
-        best_epoch=best or None,
-        stopped_early=bool(stored["stopped_early"]),
-        device=target.type,
-    )
-    return model, history, stored["scores"]
+    return _restored(model, stored, target)
+
+
+def plain_model(
+    setup: BookSetup, *, seed: int = 0, device: Any = None, progress: bool = False, **hyper: Any
+) -> tuple[Any, Any, np.ndarray]:
+    """Chapter 6's plain recurrent model, its training history and its test-day scores, cached.
+
+    :class:`~interest_lib.models.recurrent.SequenceModel` trained by
+    :func:`~interest_lib.models.recurrent.fit_sequence_model` on the training days and
+    early-stopped on validation NDCG@10; each test point is scored with at least the ``window``
+    events before the user's first test point, as the model was trained. On a CPU training and
+    scoring run on one thread. Trained once per set of arguments, then rebuilt from the stored
+    weights.
+
+    Parameters
+    ----------
+    setup
+        The protocol (:func:`book_setup`).
+    seed
+        Seeds the initial weights, the windows and the batches.
+    device
+        Where to train (``None``: :func:`interest_lib.models.training.best_device`).
+    progress
+        Show a progress bar when training.
+    **hyper
+        Overrides of :data:`interest_lib.models.recurrent.PLAIN_DEFAULTS`.
+
+    Returns
+    -------
+    (model, history, test_scores)
+        The model in eval mode on ``device``, its
+        :class:`~interest_lib.models.training.TrainingHistory` and ``float32
+        (len(setup.task("test")), C)`` probabilities.
+    """
+    from interest_lib.data.tasks import N_REQUEST_FEATURES
+    from interest_lib.models import recurrent, training, trajectory
+
+    target = training.best_device(device)
+    unknown = set(hyper) - set(recurrent.PLAIN_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
+    h = {**recurrent.PLAIN_DEFAULTS, **hyper}
+
+    def compute() -> dict[str, np.ndarray]:
+        with training.one_cpu_thread(target):
+            model, history = recurrent.fit_sequence_model(
+                setup.events, setup.category_ids, setup.task("train"), setup.task("valid"),
+                seed=seed, device=target, progress=progress, **h)
+            scores = trajectory.trajectory_scores(model, setup.events, setup.category_ids,
+                                                  setup.task("test"), context=int(h["window"]),
+                                                  batch_size=64, device=target)
+        return _stored(model, history, scores)
+
+    code = code_version(_PROTOCOL_MODULES + ("recurrent", "trajectory", "training"),
+                        (plain_model, _stored))
+    stored = cached("plain_model", {"data": setup.key, "seed": seed, "device": target.type, **h},
+                    compute, code=code)
+    model = recurrent.SequenceModel(
+        setup.n_categories, embedding_dim=int(h["embedding_dim"]), hidden=int(h["hidden"]),
+        cell=str(h["cell"]), dropout=float(h["dropout"]), time_features=N_REQUEST_FEATURES,
+        behavior_dim=int(h["behavior_dim"]))
+    return _restored(model, stored, target)
+
+
+PLAIN_TUNING_FILE = "plain_model_test.json"
+"""The test-day comparison ``benchmarks/tune_plain_model.py test`` writes (``benchmarks/results/``)."""
+
+
+def gru4rec_comparison(record: Mapping[str, Any] | None) -> pd.DataFrame:
+    """The plain model against a tuned GRU4Rec, from ``benchmarks/tune_plain_model.py test``.
+
+    Parameters
+    ----------
+    record
+        The JSON record of :data:`PLAIN_TUNING_FILE`
+        (:func:`interest_lib.recipes.benchmark_files.read_benchmark`); ``None`` when the file is
+        not available, which gives an empty table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model (the plain model with its tuned settings, with chapter 6's budget, and
+        GRU4Rec with its tuned setting), columns ``validation NDCG@10``, ``test NDCG@10``, its
+        95 % interval ``low`` / ``high``, and ``Δ vs GRU4Rec`` = the model's test NDCG@10 − GRU4Rec's
+        with its paired 95 % interval (``Δ low``, ``Δ high``; a cluster bootstrap over users).
+    """
+    columns = ["validation NDCG@10", "test NDCG@10", "low", "high", "Δ vs GRU4Rec", "Δ low",
+               "Δ high"]
+    if record is None:
+        return pd.DataFrame(columns=columns).rename_axis("model")
+    rows = {row["model"]: [row["valid NDCG@10"], row["NDCG@10"], row["NDCG@10 low"],
+                           row["NDCG@10 high"], row["ΔNDCG@10"], row["ΔNDCG@10 low"],
+                           row["ΔNDCG@10 high"]]
+            for row in record["rows"]}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns).rename_axis("model")
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,13 +411,13 @@ FULL_MODEL = "+ taste: the full model"
 """The name of the full model in :data:`ABLATION`."""
 
 ABLATION: dict[str, tuple[str, ...]] = {
-    "plain recurrent network": ("recurrence",),
+    "recurrent network, linear head": ("recurrence",),
     "+ copy of the last category": ("recurrence", "copy"),
     "+ interest components": ("recurrence", "copy", "components"),
     FULL_MODEL: ("recurrence", "copy", "components", "taste"),
     "full model, recurrent state zeroed": ("copy", "components", "taste"),
 }
-"""Chapter 6's ablation: the plain network, each part of the interest head added in turn (the
+"""Chapter 6's ablation: the network with a linear head, each part of the interest head added in turn (the
 parts of :data:`interest_lib.models.trajectory.PARTS`), and the full model without its recurrent
 state. Name → parts."""
 
@@ -333,7 +441,7 @@ def ablation_scores(
 
 
 ABLATION_COMPARISONS: dict[str, tuple[str, str]] = {
-    "+ copy of the last category": ("copy of the last category", "plain recurrent network"),
+    "+ copy of the last category": ("copy of the last category", "recurrent network, linear head"),
     "+ interest components": ("interest components", "+ copy of the last category"),
     FULL_MODEL: ("taste", "+ interest components"),
     "full model, recurrent state zeroed": ("recurrent state", FULL_MODEL),
@@ -349,7 +457,7 @@ def ablation_table(
     r"""Chapter 6's ablation table on both targets: what each part adds, with paired intervals.
 
     One row per variant of :data:`ABLATION`, in its order: NDCG@10 with its 95 % interval, and
-    for every row but the plain network the part it measures (:data:`ABLATION_COMPARISONS`)
+    for every row but the network with a linear head the part it measures (:data:`ABLATION_COMPARISONS`)
     and what that part adds, :math:`\Delta` = NDCG@10 with the part − NDCG@10 without it (for
     an added part: this row − the row above; for the recurrent state: the full model − this
     row), the mean of the per-point differences with its 95 % paired interval (cluster
@@ -390,13 +498,8 @@ def ablation_table(
         table["verdict"] = ""
         for row, (part, other) in ABLATION_COMPARISONS.items():
             with_part, without = (other, row) if part == "recurrent state" else (row, other)
-            pair = leaderboard({with_part: reports[with_part], without: reports[without]},
-                               task.user_id, average="points", columns=["NDCG@10"],
-                               ceiling=(), reference=without, sort=False, n_boot=n_boot,
-                               seed=seed).loc[with_part]
-            delta = metrics.ConfidenceInterval(float(pair["ΔNDCG@10"]),
-                                               float(pair["ΔNDCG@10 low"]),
-                                               float(pair["ΔNDCG@10 high"]))
+            delta = paired_difference(reports, with_part, without, task.user_id, n_boot=n_boot,
+                                      seed=seed)
             table.loc[row, ["ΔNDCG@10", "ΔNDCG@10 low", "ΔNDCG@10 high"]] = tuple(delta)
             table.loc[row, "part"] = part
             table.loc[row, "verdict"] = part_verdict(delta)
