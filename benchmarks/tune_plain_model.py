@@ -91,21 +91,17 @@ REFERENCE_DEFAULTS = {"embedding_dim": 64, "hidden": 128, "dropout": 0.3, "lr": 
 def fit_reference(setup: protocol.BookSetup, epochs: int, seed: int = 0, **hyper: float
                   ) -> tuple[GRU4Rec, training.TrainingHistory]:
     """GRU4Rec trained on the plain model's windows with the same loop (Adam, no decay)."""
-    h = {**REFERENCE_DEFAULTS, **hyper}
-    events, ids = setup.events, setup.category_ids
-    train_seq = sequences.user_sequences(events, ids, setup.task("train"),
-                                         max_len=int(h["window"]), request_context=True)
-    valid_seq = sequences.user_sequences(events, ids, setup.task("valid"), context=8,
-                                         request_context=True)
-    batches = recurrent.window_batches(train_seq.tensors(), batch_size=int(h["batch_size"]),
-                                       seed=seed)
+    h = recurrent.with_defaults(hyper, REFERENCE_DEFAULTS)
+    batches, valid_fn = recurrent.training_data(
+        setup.events, setup.category_ids, setup.task("train"), setup.task("valid"),
+        window=int(h["window"]), valid_context=8, batch_size=int(h["batch_size"]), share=1.0,
+        history=False, seed=seed, device=torch.device("cpu"))  # the plain model's windows
     training.set_seed(seed)
-    model = GRU4Rec(len(ids), int(h["embedding_dim"]), int(h["hidden"]), float(h["dropout"]))
+    model = GRU4Rec(setup.n_categories, int(h["embedding_dim"]), int(h["hidden"]),
+                    float(h["dropout"]))
     history = training.fit(
-        model, batches, loss_fn=recurrent.plain_loss,
-        valid_fn=recurrent.validation_ndcg(valid_seq, setup.task("valid").target,
-                                           torch.device("cpu")),
-        epochs=epochs, optimizer=torch.optim.Adam(model.parameters(), lr=float(h["lr"])),
+        model, batches, loss_fn=recurrent.plain_loss, valid_fn=valid_fn, epochs=epochs,
+        optimizer=torch.optim.Adam(model.parameters(), lr=float(h["lr"])),
         patience=2, device="cpu", seed=seed, progress=False,
     )
     return model, history

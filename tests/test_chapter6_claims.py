@@ -69,14 +69,14 @@ def test_the_tuned_plain_model_is_below_the_best_baseline(setup, models, boards,
     board = boards["points"][target]
     best = board.loc[list(baselines.BASELINE_NAMES), "NDCG@10"].idxmax()
     plain_name = next(iter(models))
-    assert _paired(setup, models, plain_name, best, target).side() == -1
+    assert leaderboard.position(_paired(setup, models, plain_name, best, target)) == "below"
 
 
 @pytest.mark.parametrize("target", trajectories.TARGETS)
 def test_the_structured_lstm_beats_the_plain_model(setup, models, target):
     """"... and below the structured LSTM", on both targets."""
     plain_name = next(iter(models))
-    assert _paired(setup, models, plain_name, "LSTM", target).side() == -1
+    assert leaderboard.position(_paired(setup, models, plain_name, "LSTM", target)) == "below"
 
 
 def test_the_data_need_memory_oracle_10_percent_above_markov(boards):

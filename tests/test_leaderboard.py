@@ -62,6 +62,8 @@ def test_paired_difference_of_one_pair(task):
     assert worse.side() == -1
     better = leaderboard.paired_difference(reports, "good", "noise", task.user_id, n_boot=200)
     assert better.estimate == pytest.approx(-worse.estimate) and better.side() == 1
+    assert leaderboard.position(better) == "above" and leaderboard.position(worse) == "below"
+    assert leaderboard.position(metrics.ConfidenceInterval(0.01, -0.01, 0.03)) == "level with"
 
 
 def test_intervals_resample_users_not_points():

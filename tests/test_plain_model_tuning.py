@@ -17,7 +17,7 @@ from benchmark_scripts import load_benchmark
 from toc_notebooks import parameters_cell
 
 import interest_lib as il
-from interest_lib import benchmark_files, metrics, protocol, recurrent, trajectories
+from interest_lib import benchmark_files, leaderboard, metrics, protocol, recurrent, trajectories
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +70,7 @@ def test_the_plain_model_is_above_the_tuned_gru4rec_on_the_test_day():
     for model in plain:
         row = table.loc[model]
         difference = metrics.ConfidenceInterval(row["Δ vs GRU4Rec"], row["Δ low"], row["Δ high"])
-        assert difference.side() == 1, model
+        assert leaderboard.position(difference) == "above", model
         assert row["Δ vs GRU4Rec"] == pytest.approx(
             row["test NDCG@10"] - table.loc[reference, "test NDCG@10"], abs=1e-9)
     assert table.loc[reference, ["Δ vs GRU4Rec", "Δ low", "Δ high"]].abs().max() == 0

@@ -3,8 +3,9 @@ r"""One leaderboard for many methods on the same prediction points: :func:`leade
 Every table of methods in the book comes from :func:`leaderboard`: the mean of each metric,
 averaged either over prediction points or over users (an explicit argument), a bootstrap
 interval that resamples **users** with all their points, the book's 5 % tie rule, optionally a
-paired difference to a reference method (:func:`paired_difference` for one pair) and the share of the baseline-to-ceiling gap a method
-closes (:func:`gap_closed`); :func:`formatted` prints it as the book does.
+paired difference to a reference method (:func:`paired_difference` for one pair, read in words by
+:func:`position`) and the share of the baseline-to-ceiling gap a method closes
+(:func:`gap_closed`); :func:`formatted` prints it as the book does.
 
 Two ways to average a per-point value :math:`x_{u,j}` (point :math:`j` of user :math:`u`,
 user :math:`u` with :math:`n_u` points, :math:`U` users):
@@ -241,6 +242,12 @@ def paired_difference(
                       reference=other, sort=False, n_boot=n_boot, seed=seed).loc[method]
     return metrics.ConfidenceInterval(float(row[f"Δ{metric}"]), float(row[f"Δ{metric} low"]),
                                       float(row[f"Δ{metric} high"]))
+
+
+def position(difference: metrics.ConfidenceInterval) -> str:
+    """``"above"``, ``"below"`` or ``"level with"``: where a method stands against another, from
+    the paired interval of their difference (:func:`paired_difference`)."""
+    return {1: "above", -1: "below", 0: "level with"}[difference.side()]
 
 
 def _add_verdicts(table: pd.DataFrame, metric: str, ceiling: Sequence[str],

@@ -423,8 +423,6 @@ def sequence_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch
     return F.cross_entropy(logits[valid], targets[valid])
 
 
-
-
 # --------------------------------------------------------------------------------------------
 # training on windows of the training days
 # --------------------------------------------------------------------------------------------
@@ -563,6 +561,23 @@ of the best validation NDCG@10 (differences that small are noise); ``epochs`` is
 best epoch. The test day is not read."""
 
 
+def plain_sequence_model(n_categories: int, settings: Mapping[str, object]) -> SequenceModel:
+    """The plain :class:`SequenceModel` with the architecture of ``settings`` (the keys of
+    :data:`PLAIN_DEFAULTS`: ``cell``, ``hidden``, ``embedding_dim``, ``behavior_dim``,
+    ``dropout``), reading the request context; its weights are drawn from torch's generator."""
+    from interest_lib.data.tasks import N_REQUEST_FEATURES
+
+    return SequenceModel(
+        n_categories,
+        embedding_dim=int(settings["embedding_dim"]),
+        hidden=int(settings["hidden"]),
+        cell=str(settings["cell"]),  # type: ignore[arg-type]
+        dropout=float(settings["dropout"]),
+        time_features=N_REQUEST_FEATURES,
+        behavior_dim=int(settings["behavior_dim"]),
+    )
+
+
 def plain_loss(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """The training loss of :class:`SequenceModel`: cross-entropy against the *next* category.
 
@@ -613,7 +628,6 @@ def fit_sequence_model(
         The trained :class:`SequenceModel` (best validation epoch, eval mode) and its
         :class:`~interest_lib.models.training.TrainingHistory`.
     """
-    from interest_lib.data.tasks import N_REQUEST_FEATURES
     from interest_lib.models import training
 
     h = with_defaults(hyper, PLAIN_DEFAULTS)
@@ -625,15 +639,7 @@ def fit_sequence_model(
         valid_batch_size=64,
     )
     training.set_seed(seed)
-    model = SequenceModel(
-        len(np.asarray(category_ids)),
-        embedding_dim=int(h["embedding_dim"]),
-        hidden=int(h["hidden"]),
-        cell=str(h["cell"]),  # type: ignore[arg-type]
-        dropout=float(h["dropout"]),
-        time_features=N_REQUEST_FEATURES,
-        behavior_dim=int(h["behavior_dim"]),
-    )
+    model = plain_sequence_model(len(np.asarray(category_ids)), h)
     history = training.fit(
         model, batches, loss_fn=plain_loss, valid_fn=valid_fn, epochs=int(h["epochs"]),
         batch_size=int(h["batch_size"]), lr=float(h["lr"]), patience=int(h["patience"]),

@@ -357,9 +357,8 @@ def train_sequence_models(
     from interest_lib.models import recurrent, training, trajectory
     from interest_lib.recipes.trajectories import ABLATION
 
-    unknown = set(hyper) - set(recurrent.PLAIN_DEFAULTS) - set(trajectory.TRAJECTORY_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
+    known = {**recurrent.PLAIN_DEFAULTS, **trajectory.TRAJECTORY_DEFAULTS}
+    recurrent.with_defaults(hyper, known)  # a name no model has is refused
     if len(train_task) == 0:
         raise NothingToEvaluateError("the training period has no prediction points: "
                                      "too little data to train a model")

@@ -135,13 +135,10 @@ def sequence_model_result(
         ``best_epoch``, ``stopped_early``, and the trained weights under ``"weight|<parameter name>"``
         (:func:`sequence_model` rebuilds the model from them).
     """
-    from interest_lib.models import training, trajectory
+    from interest_lib.models import recurrent, training, trajectory
 
     target = training.best_device(device)
-    unknown = set(hyper) - set(trajectory.TRAJECTORY_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
-    h = {**trajectory.TRAJECTORY_DEFAULTS, **hyper}
+    h = recurrent.with_defaults(hyper, trajectory.TRAJECTORY_DEFAULTS)
     chosen = trajectory.check_parts(trajectory.PARTS if parts is None else parts)
     params = {"data": setup.key, "cell": cell, "seed": seed, "device": target.type,
               "parts": "+".join(p for p in trajectory.PARTS if p in chosen), **h}
@@ -248,14 +245,10 @@ def plain_model(
         :class:`~interest_lib.models.training.TrainingHistory` and ``float32
         (len(setup.task("test")), C)`` probabilities.
     """
-    from interest_lib.data.tasks import N_REQUEST_FEATURES
     from interest_lib.models import recurrent, training, trajectory
 
     target = training.best_device(device)
-    unknown = set(hyper) - set(recurrent.PLAIN_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown hyper-parameter(s) {sorted(unknown)}")
-    h = {**recurrent.PLAIN_DEFAULTS, **hyper}
+    h = recurrent.with_defaults(hyper, recurrent.PLAIN_DEFAULTS)
 
     def compute() -> dict[str, np.ndarray]:
         with training.one_cpu_thread(target):
@@ -271,11 +264,7 @@ def plain_model(
                         (plain_model, _stored))
     stored = cached("plain_model", {"data": setup.key, "seed": seed, "device": target.type, **h},
                     compute, code=code)
-    model = recurrent.SequenceModel(
-        setup.n_categories, embedding_dim=int(h["embedding_dim"]), hidden=int(h["hidden"]),
-        cell=str(h["cell"]), dropout=float(h["dropout"]), time_features=N_REQUEST_FEATURES,
-        behavior_dim=int(h["behavior_dim"]))
-    return _restored(model, stored, target)
+    return _restored(recurrent.plain_sequence_model(setup.n_categories, h), stored, target)
 
 
 PLAIN_TUNING_FILE = "plain_model_test.json"
@@ -417,9 +406,9 @@ ABLATION: dict[str, tuple[str, ...]] = {
     FULL_MODEL: ("recurrence", "copy", "components", "taste"),
     "full model, recurrent state zeroed": ("copy", "components", "taste"),
 }
-"""Chapter 6's ablation: the network with a linear head, each part of the interest head added in turn (the
-parts of :data:`interest_lib.models.trajectory.PARTS`), and the full model without its recurrent
-state. Name → parts."""
+"""Chapter 6's ablation: the network with a linear head, each part of the interest head added in
+turn (the parts of :data:`interest_lib.models.trajectory.PARTS`), and the full model without its
+recurrent state. Name → parts."""
 
 
 def ablation_scores(
@@ -457,8 +446,8 @@ def ablation_table(
     r"""Chapter 6's ablation table on both targets: what each part adds, with paired intervals.
 
     One row per variant of :data:`ABLATION`, in its order: NDCG@10 with its 95 % interval, and
-    for every row but the network with a linear head the part it measures (:data:`ABLATION_COMPARISONS`)
-    and what that part adds, :math:`\Delta` = NDCG@10 with the part − NDCG@10 without it (for
+    for every row but the network with a linear head the part it measures
+    (:data:`ABLATION_COMPARISONS`) and what that part adds, :math:`\Delta` = NDCG@10 with the part − NDCG@10 without it (for
     an added part: this row − the row above; for the recurrent state: the full model − this
     row), the mean of the per-point differences with its 95 % paired interval (cluster
     bootstrap over users, the same draws for both). ``verdict`` reads the interval:
